@@ -1,0 +1,185 @@
+"""The YAML configuration of agencies, strategy and contact policy (SPEC §5), as frozen models.
+
+Every model forbids unknown keys, so a typo stops the command with the key's path instead of
+being silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .domain.buckets import DEFAULT_BUCKETS, BucketScheme
+from .domain.compliance_profiles import PROFILES, ContactPolicy
+from .errors import ConfigError
+
+AGENCY_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WebhookTransport(_Frozen):
+    type: Literal["webhook"]
+    url: str
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_initial_seconds: float = Field(default=0.5, gt=0)
+    backoff_max_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+
+class FilesTransport(_Frozen):
+    type: Literal["files"]
+    outbox: Path
+    inbox: Path
+    poll_seconds: float = Field(default=2.0, gt=0)
+
+
+Transport = Annotated[WebhookTransport | FilesTransport, Field(discriminator="type")]
+
+
+class Agency(_Frozen):
+    id: str
+    buckets: tuple[str, ...] = Field(min_length=1)
+    capacity: int = Field(ge=0)
+    weight: int = Field(default=1, ge=1)
+    assignment_days: int = Field(default=30, ge=1)
+    transport: Transport
+
+    @field_validator("id")
+    @classmethod
+    def _id_chars(cls, value: str) -> str:
+        if not AGENCY_ID.match(value):
+            raise ValueError("expected letters, digits, '_' or '-' only ([A-Za-z0-9_-]+)")
+        return value
+
+
+class Policy(_Frozen):
+    profile: Literal["CN", "US_REG_F"] = "CN"
+    quiet_hours_start: str | None = None
+    quiet_hours_end: str | None = None
+    max_connected_calls_per_day: int | None = Field(default=None, ge=0)
+    max_attempts_per_day: int | None = Field(default=None, ge=0)
+    max_attempts_per_week: int | None = Field(default=None, ge=0)
+    call_after_conversation_days: int | None = Field(default=None, ge=0)
+    emergency_contacts_allowed: bool | None = None
+    visits_allowed: bool | None = None
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _hhmm(cls, value: str | None) -> str | None:
+        if value is not None and not _HHMM.match(value):
+            raise ValueError("expected local time HH:MM, e.g. 22:00")
+        return value
+
+    def contact_policy(self) -> ContactPolicy:
+        """The profile's numbers with this config's overrides applied."""
+        overrides = {k: v for k, v in self.model_dump(exclude={"profile"}).items() if v is not None}
+        return PROFILES[self.profile].with_overrides(**overrides)
+
+
+class ArrearsConfig(_Frozen):
+    grace_days: int = Field(default=0, ge=0)
+    calendar: str = "CN"
+    buckets: dict[str, int] | None = Field(
+        default=None, description="bucket name -> lowest DPD in it; the first must start at 0"
+    )
+    internal_buckets: tuple[str, ...] = ()
+    agencies: tuple[Agency, ...] = ()
+    policy: Policy = Policy()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ArrearsConfig:
+        scheme = self.bucket_scheme()
+        known = set(scheme.names)
+        for i, name in enumerate(self.internal_buckets):
+            if name not in known:
+                raise ValueError(f"internal_buckets[{i}]: unknown bucket {name!r} (known: {', '.join(scheme.names)})")
+        seen: set[str] = set()
+        for i, agency in enumerate(self.agencies):
+            if agency.id in seen:
+                raise ValueError(f"agencies[{i}].id: duplicate agency id {agency.id!r}")
+            seen.add(agency.id)
+            for j, name in enumerate(agency.buckets):
+                if name not in known:
+                    raise ValueError(
+                        f"agencies[{i}].buckets[{j}]: unknown bucket {name!r} (known: {', '.join(scheme.names)})"
+                    )
+        return self
+
+    @field_validator("buckets")
+    @classmethod
+    def _bucket_bounds(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        if value is not None:
+            BucketScheme.from_mapping(value)  # raises ValueError with the reason
+        return value
+
+    def bucket_scheme(self) -> BucketScheme:
+        return BucketScheme.from_mapping(self.buckets) if self.buckets else DEFAULT_BUCKETS
+
+    def agency(self, agency_id: str) -> Agency:
+        for agency in self.agencies:
+            if agency.id == agency_id:
+                return agency
+        known = ", ".join(a.id for a in self.agencies) or "none configured"
+        raise ConfigError(f"agencies: no agency with id {agency_id!r} (known: {known})")
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ""
+        for part in err["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif part not in ("webhook", "files", "function-after[_consistent(), ArrearsConfig]"):
+                path += f".{part}" if path else str(part)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        got = err.get("input")
+        detail = f" (got {got!r})" if err["type"] not in ("extra_forbidden", "missing") and not isinstance(
+            got, (dict, list)
+        ) else ""
+        lines.append(f"{path or '<top>'}: {message}{detail}" if path else f"{message}{detail}")
+    return f"invalid config {source}: " + "; ".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>") -> ArrearsConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid config {source}: expected a mapping at the top, got {type(data).__name__}")
+    try:
+        return ArrearsConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+
+
+def load_config(path: Path | None) -> ArrearsConfig:
+    """Read the YAML file named by ``ARREARS_CONFIG`` (defaults when there is none)."""
+    if path is None:
+        return ArrearsConfig()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"ARREARS_CONFIG: cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid config {path}: not valid YAML: {exc}") from None
+    return parse_config(data, str(path))

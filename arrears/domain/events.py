@@ -1,0 +1,467 @@
+"""Domain events: what comes in (facts from loan systems, agencies, tooling) and what goes out.
+
+Field names follow the contract (SPEC §3-§7) so the mapping to Avro records is a plain
+copy; instants are epoch milliseconds, dates are :class:`datetime.date`, money is ``int``
+minor units. These are plain frozen dataclasses: the rules never see bytes or Avro.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+_ID_NAMESPACE = uuid.UUID("6f1c2a57-3b8e-4c1e-9a53-0d7c6b1e2f40")
+
+
+def derive_id(cause_event_id: str, *parts: str) -> str:
+    """A deterministic event id: the same cause and parts always give the same id."""
+    return str(uuid.uuid5(_ID_NAMESPACE, "|".join((cause_event_id, *parts))))
+
+
+# --------------------------------------------------------------------------- inputs
+@dataclass(frozen=True, slots=True)
+class EmergencyContact:
+    name: str
+    phone: str
+    relation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    name: str = ""
+    phone: str = ""
+    national_id: str = ""
+    province: str = ""
+    city: str = ""
+    timezone: str = "Asia/Shanghai"
+    emergency_contacts: tuple[EmergencyContact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LoanOpened:
+    record: ClassVar[str] = "LoanOpened"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    customer_id: str
+    product_code: str
+    currency: str
+    principal: int
+    opened_on: dt.date
+    customer: Customer = Customer()
+
+
+@dataclass(frozen=True, slots=True)
+class LoanClosed:
+    record: ClassVar[str] = "LoanClosed"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    reason: str  # PAID_OFF, WRITTEN_OFF, SOLD, CANCELLED
+
+
+@dataclass(frozen=True, slots=True)
+class InstallmentScheduled:
+    record: ClassVar[str] = "InstallmentScheduled"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    installment_no: int
+    due_date: dt.date
+    principal_due: int
+    interest_due: int
+    fee_due: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepaymentReceived:
+    record: ClassVar[str] = "RepaymentReceived"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    payment_id: str
+    amount: int
+    currency: str
+    value_date: dt.date
+    channel: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepaymentReversed:
+    record: ClassVar[str] = "RepaymentReversed"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    payment_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The business date moved to *business_date* (a BusinessDateChanged placed in a partition)."""
+
+    record: ClassVar[str] = "BusinessDateChanged"
+    event_id: str
+    occurred_at: int
+    business_date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class ContactAttempted:
+    record: ClassVar[str] = "ContactAttempted"
+    event_id: str
+    occurred_at: int
+    agency_id: str
+    case_id: str
+    work_order_id: str
+    attempted_at: int
+    channel: str
+    party: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseToPay:
+    record: ClassVar[str] = "PromiseToPay"
+    event_id: str
+    occurred_at: int
+    agency_id: str
+    case_id: str
+    work_order_id: str
+    promised_amount: int
+    promised_date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeRaised:
+    record: ClassVar[str] = "DisputeRaised"
+    event_id: str
+    occurred_at: int
+    agency_id: str
+    case_id: str
+    work_order_id: str
+    details: str
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintReceived:
+    record: ClassVar[str] = "ComplaintReceived"
+    event_id: str
+    occurred_at: int
+    agency_id: str
+    case_id: str
+    work_order_id: str
+    details: str
+
+
+@dataclass(frozen=True, slots=True)
+class CeaseContactRequested:
+    record: ClassVar[str] = "CeaseContactRequested"
+    event_id: str
+    occurred_at: int
+    agency_id: str
+    case_id: str
+    work_order_id: str
+    details: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseReturned:
+    record: ClassVar[str] = "CaseReturned"
+    event_id: str
+    occurred_at: int
+    agency_id: str
+    case_id: str
+    work_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseCase:
+    record: ClassVar[str] = "ReleaseCase"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    requested_by: str
+    reason: str
+
+
+AgencyResult = ContactAttempted | PromiseToPay | DisputeRaised | ComplaintReceived | CeaseContactRequested | CaseReturned
+LedgerEvent = InstallmentScheduled | RepaymentReceived | RepaymentReversed
+InputEvent = LoanOpened | LoanClosed | LedgerEvent | AgencyResult | ReleaseCase
+
+HOLD_REASONS: dict[type, str] = {
+    DisputeRaised: "DISPUTE",
+    ComplaintReceived: "COMPLAINT",
+    CeaseContactRequested: "CEASE_CONTACT",
+}
+
+
+# --------------------------------------------------------------------------- outputs
+@dataclass(frozen=True, slots=True)
+class CaseOpened:
+    record: ClassVar[str] = "CaseOpened"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    customer_id: str
+    dpd: int
+    bucket: str
+    overdue_amount: int
+    currency: str
+    oldest_due_date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDelinquencyChanged:
+    record: ClassVar[str] = "CaseDelinquencyChanged"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    dpd: int
+    bucket: str
+    previous_bucket: str
+    overdue_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseBalanceChanged:
+    record: ClassVar[str] = "CaseBalanceChanged"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    overdue_amount: int
+    previous_overdue_amount: int
+    dpd: int
+    bucket: str
+    payment_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseClosed:
+    record: ClassVar[str] = "CaseClosed"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseAssigned:
+    record: ClassVar[str] = "CaseAssigned"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    agency_id: str
+    work_order_id: str
+    assigned_on: dt.date
+    expires_on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecalled:
+    record: ClassVar[str] = "CaseRecalled"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    agency_id: str
+    work_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseHeld:
+    record: ClassVar[str] = "CaseHeld"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    hold_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseReleased:
+    record: ClassVar[str] = "CaseReleased"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    hold_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseKept:
+    record: ClassVar[str] = "PromiseKept"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    agency_id: str
+    promised_amount: int
+    promised_date: dt.date
+    paid_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseBroken:
+    record: ClassVar[str] = "PromiseBroken"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    agency_id: str
+    promised_amount: int
+    promised_date: dt.date
+    paid_amount: int
+
+
+CaseEvent = (
+    CaseOpened | CaseDelinquencyChanged | CaseBalanceChanged | CaseClosed | CaseAssigned | CaseRecalled
+    | CaseHeld | CaseReleased | PromiseKept | PromiseBroken
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    amount: int
+    date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    record: ClassVar[str] = "CaseState"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    customer_id: str
+    status: str
+    dpd: int
+    bucket: str
+    overdue_amount: int
+    currency: str
+    opened_on: dt.date
+    closed_on: dt.date | None
+    close_reason: str | None
+    agency_id: str | None
+    work_order_id: str | None
+    hold_reason: str | None
+    promise: Promise | None
+    contact_attempts: int
+    last_contact_at: int | None
+    violations: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceViolation:
+    record: ClassVar[str] = "ComplianceViolation"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    agency_id: str
+    rule: str
+    details: str
+    source_event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Debtor:
+    name: str
+    phone: str
+    national_id_masked: str
+    province: str
+    city: str
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPolicyTerms:
+    profile: str
+    quiet_hours_start: str
+    quiet_hours_end: str
+    max_connected_calls_per_day: int | None
+    max_attempts_per_day: int | None
+    max_attempts_per_week: int | None
+    emergency_contacts_allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderIssued:
+    record: ClassVar[str] = "WorkOrderIssued"
+    event_id: str
+    occurred_at: int
+    work_order_id: str
+    case_id: str
+    loan_id: str
+    agency_id: str
+    debtor: Debtor
+    overdue_amount: int
+    currency: str
+    dpd: int
+    bucket: str
+    oldest_due_date: dt.date
+    expires_on: dt.date
+    contact_policy: ContactPolicyTerms
+    emergency_contacts: tuple[EmergencyContact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderUpdated:
+    record: ClassVar[str] = "WorkOrderUpdated"
+    event_id: str
+    occurred_at: int
+    work_order_id: str
+    case_id: str
+    overdue_amount: int
+    dpd: int
+    bucket: str
+    agency_id: str = field(default="", compare=False)  # routing only: not in the record
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderCancelled:
+    record: ClassVar[str] = "WorkOrderCancelled"
+    event_id: str
+    occurred_at: int
+    work_order_id: str
+    case_id: str
+    reason: str
+    agency_id: str = field(default="", compare=False)  # routing only: not in the record
+
+
+WorkOrderEvent = WorkOrderIssued | WorkOrderUpdated | WorkOrderCancelled
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An input that breaks the contract: it goes to its topic's dead-letter queue with the reason."""
+
+    event: InputEvent
+    reason: str  # CONTRACT_VIOLATION, NOT_ASSIGNED, ...
+    detail: str
+
+
+Output = CaseEvent | CaseState | ComplianceViolation | WorkOrderEvent | Rejected

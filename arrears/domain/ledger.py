@@ -1,0 +1,120 @@
+"""A loan's ledger: installments, repayments, and the figures derived from them (SPEC §4).
+
+Every figure is a pure function of (installments, non-reversed repayments, business date D),
+so it does not depend on the order in which the loan's events arrived.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .buckets import BucketScheme
+
+
+@dataclass(frozen=True, slots=True)
+class Installment:
+    """One scheduled installment; re-sending the same number replaces it."""
+
+    number: int
+    due_date: dt.date
+    principal_due: int
+    interest_due: int
+    fee_due: int
+
+    @property
+    def amount_due(self) -> int:
+        return self.principal_due + self.interest_due + self.fee_due
+
+
+@dataclass(frozen=True, slots=True)
+class Repayment:
+    """Money received; reversed repayments stay on the ledger but count for nothing."""
+
+    payment_id: str
+    amount: int
+    value_date: dt.date
+    channel: str
+    reversed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InstallmentAllocation:
+    """How much of one installment the repayments covered, fee first, then interest, then principal."""
+
+    installment: Installment
+    fee_paid: int
+    interest_paid: int
+    principal_paid: int
+
+    @property
+    def paid(self) -> int:
+        return self.fee_paid + self.interest_paid + self.principal_paid
+
+    @property
+    def outstanding(self) -> int:
+        return self.installment.amount_due - self.paid
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What the ledger says at business date D."""
+
+    overdue_amount: int
+    dpd: int
+    bucket: str
+    oldest_due_date: dt.date | None  # earliest due date among overdue unpaid installments
+    outstanding_amount: int  # everything scheduled and unpaid, due or not
+    credit: int  # money beyond every installment
+
+
+def allocate(installments: Iterable[Installment], paid_total: int) -> tuple[list[InstallmentAllocation], int]:
+    """Pour *paid_total* over installments oldest first; return the allocations and the credit left."""
+    remaining = paid_total
+    out: list[InstallmentAllocation] = []
+    for inst in sorted(installments, key=lambda i: (i.due_date, i.number)):
+        fee = min(remaining, inst.fee_due)
+        remaining -= fee
+        interest = min(remaining, inst.interest_due)
+        remaining -= interest
+        principal = min(remaining, inst.principal_due)
+        remaining -= principal
+        out.append(InstallmentAllocation(inst, fee, interest, principal))
+    return out, remaining
+
+
+def paid_total(repayments: Iterable[Repayment]) -> int:
+    return sum(r.amount for r in repayments if not r.reversed)
+
+
+def figures(
+    installments: Iterable[Installment],
+    repayments: Iterable[Repayment],
+    business_date: dt.date | None,
+    buckets: BucketScheme,
+) -> Figures:
+    """Overdue amount, DPD and bucket at *business_date* (nothing is overdue before the first tick)."""
+    allocations, credit = allocate(installments, paid_total(repayments))
+    overdue = 0
+    oldest: dt.date | None = None
+    outstanding_total = 0
+    for alloc in allocations:
+        outstanding = alloc.outstanding
+        outstanding_total += outstanding
+        due = alloc.installment.due_date
+        if business_date is not None and due < business_date and outstanding > 0:
+            overdue += outstanding
+            if oldest is None:  # allocations are sorted by due date
+                oldest = due
+    dpd = (business_date - oldest).days if business_date is not None and oldest is not None else 0
+    return Figures(overdue, dpd, buckets.bucket_for(dpd), oldest, outstanding_total, credit)
+
+
+def first_unpaid_due_date(installments: Iterable[Installment], repayments: Iterable[Repayment]) -> dt.date | None:
+    """The due date of the oldest installment not fully paid: the loan falls behind the day after."""
+    allocations, _ = allocate(installments, paid_total(repayments))
+    for alloc in allocations:
+        if alloc.outstanding > 0:
+            return alloc.installment.due_date
+    return None

@@ -1,0 +1,65 @@
+"""The one place where Avro record values become domain events and back.
+
+Decoded records carry ``datetime`` for instants and ``date`` for dates (fastavro's logical
+types); the domain keeps instants as epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from arrears.domain import events as ev
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+INPUT_TYPES: dict[str, type] = {
+    cls.record: cls
+    for cls in (
+        ev.LoanOpened, ev.LoanClosed, ev.InstallmentScheduled, ev.RepaymentReceived, ev.RepaymentReversed,
+        ev.ContactAttempted, ev.PromiseToPay, ev.DisputeRaised, ev.ComplaintReceived, ev.CeaseContactRequested,
+        ev.CaseReturned, ev.ReleaseCase,
+    )
+}
+_INSTANT_FIELDS = {"occurred_at", "attempted_at", "last_contact_at"}
+
+
+def millis(value: dt.datetime | int) -> int:
+    if isinstance(value, int):
+        return value
+    return (value - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def to_domain(name: str, value: dict[str, Any]) -> ev.InputEvent:
+    """Map a decoded input record to its domain event (KeyError for a non-input record)."""
+    cls = INPUT_TYPES[name]
+    fields = {f.name: value[f.name] for f in dataclasses.fields(cls) if f.name in value}
+    for key in _INSTANT_FIELDS & fields.keys():
+        fields[key] = millis(fields[key])
+    if cls is ev.LoanOpened:
+        c = value["customer"]
+        fields["customer"] = ev.Customer(
+            name=c["name"], phone=c["phone"], national_id=c["national_id"], province=c["province"],
+            city=c["city"], timezone=c["timezone"],
+            emergency_contacts=tuple(ev.EmergencyContact(**e) for e in c["emergency_contacts"]),
+        )
+    event: ev.InputEvent = cls(**fields)
+    return event
+
+
+def to_tick(value: dict[str, Any]) -> ev.Tick:
+    return ev.Tick(value["event_id"], millis(value["occurred_at"]), value["business_date"])
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_record(output: Any) -> tuple[str, dict[str, Any]]:
+    """Map a domain output (or input) event to (record name, Avro-ready value)."""
+    return output.record, _plain(output)
