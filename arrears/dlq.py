@@ -1,0 +1,32 @@
+"""Dead-letter conventions (SPEC §2): the original bytes to ``<topic>.dlq`` with reason headers."""
+
+from __future__ import annotations
+
+# Reason codes, shared by every consumer that dead-letters.
+DECODE_ERROR = "DECODE_ERROR"  # not a framed Avro message, truncated, trailing bytes
+UNKNOWN_SCHEMA = "UNKNOWN_SCHEMA"  # fingerprint / registry id / record name not in the contract
+SCHEMA_VIOLATION = "SCHEMA_VIOLATION"  # a value breaks its schema (e.g. unknown enum symbol)
+CONTRACT_VIOLATION = "CONTRACT_VIOLATION"  # valid Avro that breaks a rule (amount <= 0, wrong currency)
+UNEXPECTED_TYPE = "UNEXPECTED_TYPE"  # a valid record on a topic that does not carry that type
+NOT_ASSIGNED = "NOT_ASSIGNED"  # an agency result for a case it does not hold
+DELIVERY_FAILED = "DELIVERY_FAILED"  # an adapter could not deliver a work order within its retry budget
+MAPPING_ERROR = "MAPPING_ERROR"  # a bridged upstream event that cannot be mapped to the contract
+
+
+def dlq_headers(
+    reason: str,
+    error: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    original: list[tuple[str, bytes]] | None = None,
+) -> list[tuple[str, bytes]]:
+    """The original message's headers plus the dead-letter headers of SPEC §2."""
+    kept = [(k, v) for k, v in (original or []) if not k.startswith("dlq.")]
+    return kept + [
+        ("dlq.reason", reason.encode()),
+        ("dlq.error", error[:2000].encode()),
+        ("dlq.source.topic", topic.encode()),
+        ("dlq.source.partition", str(partition).encode()),
+        ("dlq.source.offset", str(offset).encode()),
+    ]
