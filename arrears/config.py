@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -47,6 +48,9 @@ class FilesTransport(_Frozen):
     outbox: Path
     inbox: Path
     poll_seconds: float = Field(default=2.0, gt=0)
+    # Optional: a file-drop agency may also POST results to the adapter's /results, signed
+    # with the secret this variable holds; without it /results answers 404 for this agency.
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 Transport = Annotated[WebhookTransport | FilesTransport, Field(discriminator="type")]
@@ -78,12 +82,23 @@ class Policy(_Frozen):
     call_after_conversation_days: int | None = Field(default=None, ge=0)
     emergency_contacts_allowed: bool | None = None
     visits_allowed: bool | None = None
+    default_timezone: str | None = None  # used when a debtor's timezone is not a known IANA name
 
     @field_validator("quiet_hours_start", "quiet_hours_end")
     @classmethod
     def _hhmm(cls, value: str | None) -> str | None:
         if value is not None and not _HHMM.match(value):
             raise ValueError("expected local time HH:MM, e.g. 22:00")
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                raise ValueError("expected an IANA timezone name, e.g. Asia/Shanghai") from None
         return value
 
     def contact_policy(self) -> ContactPolicy:

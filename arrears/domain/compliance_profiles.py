@@ -23,6 +23,8 @@ class ContactPolicy:
     call_after_conversation_days: int | None  # no call within N days after a connected call
     emergency_contacts_allowed: bool
     visits_allowed: bool
+    # The zone a debtor's local time is judged in when their timezone is not a known IANA name.
+    default_timezone: str = "Asia/Shanghai"
 
     def with_overrides(self, **overrides: Any) -> ContactPolicy:
         return replace(self, **overrides)
@@ -50,5 +52,6 @@ PROFILES: dict[str, ContactPolicy] = {
         call_after_conversation_days=7,
         emergency_contacts_allowed=False,
         visits_allowed=True,
+        default_timezone="America/New_York",
     ),
 }

@@ -1,0 +1,148 @@
+"""The Faust application: topics, the loans table, the two agents and the web views, in one place.
+
+``build_app`` creates everything when called (nothing connects at import time).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from arrears.kafka import create_topics
+from arrears.settings import Settings
+from arrears.topics import TopicSpec
+
+from .fanout import CalendarFanout
+from .processor import Processor
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 2000
+BATCH_WITHIN = 0.005  # seconds to wait for more events before processing a batch
+
+
+@dataclass
+class Worker:
+    """The app with the objects the web views and tests reach into."""
+
+    app: faust.App
+    processor: Processor
+    settings: Settings
+    ticks_topic: str
+    status: str = "starting"
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready" and not self.app.rebalancing
+
+
+def ticks_topic_name(settings: Settings) -> str:
+    return f"{settings.arrears_app_id}-ticks"
+
+
+def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Topics the worker needs beyond the contract's (created before Faust starts)."""
+    return [TopicSpec(ticks_topic_name(settings), settings.arrears_partitions)]
+
+
+def _credentials(settings: Settings) -> Any:
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_ca_location) if settings.kafka_ssl_ca_location else None
+        )
+        if settings.kafka_ssl_certificate_location:
+            context.load_cert_chain(str(settings.kafka_ssl_certificate_location),
+                                    str(settings.kafka_ssl_key_location) if settings.kafka_ssl_key_location else None)
+    if protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username or "",
+            password=password,
+            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
+
+
+def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.0.0.1") -> Worker:
+    brokers = ";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap_servers.split(","))
+    store = "rocksdb://" if settings.arrears_store == "rocksdb" else "memory://"
+    session_timeout = settings.arrears_session_timeout_ms / 1000.0
+    settings.arrears_data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.arrears_app_id,
+        broker=brokers,
+        broker_credentials=_credentials(settings),
+        store=store,
+        datadir=str(settings.arrears_data_dir / f"{settings.arrears_app_id}-{web_port}"),
+        autodiscover=False,
+        topic_partitions=settings.arrears_partitions,
+        topic_allow_declare=True,
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=max(0.5, session_timeout / 4),
+        broker_rebalance_timeout=max(10.0, session_timeout * 2),
+        broker_commit_interval=0.5,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+        web_port=web_port,
+        web_host=web_host,
+        web_bind="0.0.0.0",
+        canonical_url=f"http://{web_host}:{web_port}",
+        table_standby_replicas=0,
+        worker_redirect_stdouts=False,
+    )
+    ticks_topic = ticks_topic_name(settings)
+    loans = app.Table(
+        "loans",
+        partitions=settings.arrears_partitions,
+        schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+    )
+    processor = Processor(app, settings, loans, ticks_topic)
+    fanout = CalendarFanout(app, settings, ticks_topic)
+    worker = Worker(app, processor, settings, ticks_topic)
+
+    inputs = app.topic(*settings.topics.inputs, ticks_topic, key_serializer="raw", value_serializer="raw")
+    calendar = app.topic(settings.topics.business_date, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(inputs, name="ledger")
+    async def ledger(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            await processor.handle(events)
+
+    @app.agent(calendar, name="calendar-fanout")
+    async def calendar_fanout(stream: Any) -> None:
+        async for event in stream.events():
+            await fanout.handle(event)
+
+    @app.timer(0.2)
+    async def release_waiting() -> None:
+        await processor.tick_timer()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        worker.status = "rebalancing"
+        processor.reset()
+
+    @app.on_rebalance_complete.connect
+    async def on_complete(sender: Any, **kwargs: Any) -> None:
+        worker.status = "ready"
+
+    from .web import register_views
+
+    register_views(worker, loans)
+    return worker
+
+
+def prepare_topics(settings: Settings) -> None:
+    """Create the contract's topics and the worker's own internal ones when missing."""
+    agencies = [a.id for a in settings.config.agencies]
+    create_topics(settings, settings.topics.specs(settings.arrears_partitions, agencies) + internal_topic_specs(settings))

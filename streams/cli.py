@@ -1,0 +1,80 @@
+"""Commands of the stream processor: ``arrears worker`` and ``arrears case``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from arrears.cli import _logging, _settings, command
+from arrears.errors import ArrearsError
+
+
+def _worker_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--web-port", type=int, default=6066, help="port of the query API (default 6066)")
+    p.add_argument("--web-host", default=os.environ.get("ARREARS_WEB_HOST", "127.0.0.1"),
+                   help="host name other workers reach this one by (default 127.0.0.1)")
+
+
+@command("worker", "run the stream processor (a Faust worker) with its query API", _worker_args)
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from .app import build_app, prepare_topics
+
+    settings = _settings()
+    _logging(f"worker:{args.web_port}", settings)
+    prepare_topics(settings)
+    worker = build_app(settings, web_port=args.web_port, web_host=args.web_host)
+    faust.Worker(
+        worker.app,
+        loglevel=settings.arrears_log_level,
+        quiet=True,
+        override_logging=False,
+        redirect_stdouts=False,
+    ).execute_from_commandline()
+    return 0
+
+
+def _case_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", help="a case id (<loan_id>:<n>), or a loan id with --loan")
+    p.add_argument("--loan", action="store_true", help="show the loan's ledger and cases")
+    p.add_argument("--url", default=os.environ.get("ARREARS_URL", "http://127.0.0.1:6066"),
+                   help="a worker's query API (default $ARREARS_URL or http://127.0.0.1:6066)")
+    p.add_argument("--json", action="store_true", help="print the JSON as the API returns it")
+
+
+def fetch_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - operator-given URL
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.load(exc)
+        except ValueError:
+            return exc.code, {"error": exc.reason}
+    except (urllib.error.URLError, OSError) as exc:
+        raise ArrearsError(f"no worker answered at {url}: {exc}") from None
+
+
+@command("case", "look up a case (or with --loan a loan's ledger) through a worker's API", _case_args)
+def cmd_case(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .show import render_case, render_loan
+
+    path = f"/loans/{args.id}" if args.loan else f"/cases/{args.id}"
+    status, body = fetch_json(args.url.rstrip("/") + urllib.request.quote(path))
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0 if status == 200 else 1
+    if status != 200:
+        print(f"arrears case: {body.get('error', status)}", file=sys.stderr)
+        return 1
+    console = Console()
+    console.print(render_loan(body) if args.loan else render_case(body))
+    return 0

@@ -1,0 +1,25 @@
+"""Prometheus metrics of the processor (served at ``GET /metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter("arrears_events_total", "Input events applied, by record type", ["type"])
+OUTPUTS = Counter("arrears_outputs_total", "Records emitted, by record type", ["type"])
+DLQ = Counter("arrears_dlq_total", "Messages dead-lettered, by source topic and reason", ["topic", "reason"])
+TICK_SECONDS = Histogram(
+    "arrears_tick_seconds", "Seconds to apply one tick to one partition",
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30),
+)
+BUSINESS_DATE = Gauge(
+    "arrears_business_date_ordinal", "Last business date applied per partition (proleptic ordinal)", ["partition"]
+)
+BATCH_SECONDS = Histogram(
+    "arrears_batch_seconds", "Seconds from a batch's arrival to its durable commit",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+OPEN_CASES = Gauge("arrears_open_cases", "Open cases on this worker, by bucket", ["bucket"])
+OPEN_AMOUNT = Gauge("arrears_open_overdue_amount", "Overdue amount of open cases (minor units), by bucket and currency",
+                    ["bucket", "currency"])
+HELD_MESSAGES = Gauge("arrears_held_messages", "Input messages waiting in the sequencers")
+IGNORED_TICKS = Counter("arrears_ticks_ignored_total", "Calendar messages not applied, by reason", ["reason"])

@@ -1,0 +1,147 @@
+"""Loan states in the Faust table: a :class:`~arrears.domain.book.LoanStore` for one partition.
+
+Values are bytes (:mod:`streams.state_codec`). Writes are collected and flushed after the
+batch's outputs were acknowledged: the changelog must never get ahead of the case events it
+implies, or a crash would lose them. A small LRU of decoded states keeps hot loans cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+from faust.streams import _current_event
+
+from arrears.domain.loan import LoanState
+
+from .sequencer import SequencerState
+from .state_codec import decode_state, decode_wake, encode_state
+
+_SEQUENCER_PREFIX = b"\x00sequencer:"  # one key per partition (the memory store is one dict)
+
+
+def sequencer_key(partition: int) -> bytes:
+    return _SEQUENCER_PREFIX + str(partition).encode()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition murmur2 puts *key* in (Java client, aiokafka and our producers agree)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def bind_event(event: Any) -> None:
+    """Make *event* Faust's current event: tables choose the changelog partition from it."""
+    _current_event.set(weakref.ref(event))
+
+
+class StateCache:
+    """Decoded loan states shared by the partitions of one worker (cleared at every rebalance)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, LoanState] = OrderedDict()
+
+    def get(self, loan_id: str) -> LoanState | None:
+        state = self._items.get(loan_id)
+        if state is not None:
+            self._items.move_to_end(loan_id)
+        return state
+
+    def put(self, state: LoanState) -> None:
+        self._items[state.loan_id] = state
+        self._items.move_to_end(state.loan_id)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+class PartitionStore:
+    """The loans of one partition, read through the cache and written in batches."""
+
+    def __init__(
+        self,
+        table: Any,
+        partition: int,
+        cache: StateCache,
+        wake: Callable[[LoanState], Any],
+        on_put: Callable[[LoanState], None],
+    ) -> None:
+        self.table = table
+        self.partition = partition
+        self.cache = cache
+        self.event: Any = None  # an event of this partition, for the table's context
+        self._wake = wake
+        self._on_put = on_put
+        self._dirty: dict[str, LoanState] = {}
+
+    def get(self, loan_id: str) -> LoanState | None:
+        state = self._dirty.get(loan_id) or self.cache.get(loan_id)
+        if state is not None:
+            return state
+        bind_event(self.event)
+        raw = self.table.data.get(loan_id.encode())
+        if raw is None:
+            return None
+        state = decode_state(raw)
+        self.cache.put(state)
+        return state
+
+    def put(self, state: LoanState) -> None:
+        self._dirty[state.loan_id] = state
+        self.cache.put(state)
+        self._on_put(state)
+
+    @property
+    def dirty(self) -> int:
+        return len(self._dirty)
+
+    def write(self, sequencer: SequencerState) -> list[asyncio.Future[Any]]:
+        """Send every changed loan, then the sequencer state, to the changelog (in that order)."""
+        bind_event(self.event)
+        futures = []
+        for loan_id, state in self._dirty.items():
+            futures.append(self._put_raw(loan_id.encode(), encode_state(state, self._wake(state))))
+        self._dirty.clear()
+        futures.append(self._put_raw(sequencer_key(self.partition), encode_state(sequencer)))
+        return futures
+
+    def _put_raw(self, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        future = self.table.send_changelog(self.partition, key, value)
+        self.table.data[key] = value
+        return future  # type: ignore[no-any-return]
+
+    def load_sequencer(self) -> SequencerState | None:
+        bind_event(self.event)
+        raw = self.table.data.get(sequencer_key(self.partition))
+        return decode_state(raw) if raw is not None else None
+
+
+def scan(table: Any, partitions: set[int], total_partitions: int) -> Iterator[tuple[int, str, bytes]]:
+    """(partition, loan id, raw value) of every loan stored for *partitions* on this worker."""
+    store = table.data
+    known = getattr(store, "_key_partition", {})
+    dbs = getattr(store, "_dbs", None)
+    if dbs is not None:  # RocksDB: one database per partition
+        for partition in partitions:
+            db = store._db_for_partition(partition)
+            for key, value in db.items():
+                if not key.startswith(_SEQUENCER_PREFIX):
+                    yield partition, key.decode(), value
+        return
+    for key, value in list(store.data.items()):
+        if key.startswith(_SEQUENCER_PREFIX) or value is None:
+            continue
+        partition = known.get(key)
+        if partition is None:
+            partition = partition_of(key, total_partitions)
+        if partition in partitions:
+            yield partition, key.decode(), value
+
+
+__all__ = ["PartitionStore", "StateCache", "scan", "partition_of", "bind_event", "decode_wake", "sequencer_key"]

@@ -1,0 +1,216 @@
+"""The query API on every worker (SPEC §7); any worker answers for any key by routing to its owner."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING, Any
+
+from faust.exceptions import SameNode
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from arrears.domain.cases import Case
+from arrears.domain.ledger import allocate
+from arrears.domain.loan import LoanState
+from arrears.topics import loan_id_of_case
+from schemas import to_json
+
+from . import metrics
+from .state_codec import decode_state
+
+if TYPE_CHECKING:
+    from .app import Worker
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def case_json(worker: Worker, state: LoanState, case: Case) -> dict[str, Any]:
+    assert state.account is not None
+    snapshot = case.snapshot("", 0, state.loan_id, state.account.customer_id, state.account.currency)
+    body = to_json(worker.processor.codec.catalog, "CaseState", _plain(snapshot))
+    for noise in ("type", "event_id", "occurred_at"):
+        body.pop(noise, None)
+    body["reported_bucket"] = case.reported_bucket
+    return body
+
+
+def _plain(snapshot: Any) -> dict[str, Any]:
+    from .records import to_record
+
+    return to_record(snapshot)[1]
+
+
+def loan_json(worker: Worker, state: LoanState) -> dict[str, Any]:
+    processor = worker.processor
+    work = processor.works.get(_partition(worker, state.loan_id))
+    date = work.book.business_date if work else None
+    fig = state.figures(date, processor.rules.buckets)
+    allocations, credit = allocate(state.installments, sum(r.amount for r in state.repayments if not r.reversed))
+    cases = [
+        {"case_id": h.case_id, "status": "CLOSED", "opened_on": h.opened_on.isoformat(),
+         "closed_on": h.closed_on.isoformat(), "close_reason": h.close_reason}
+        for h in state.history
+    ]
+    if state.case is not None:
+        cases.append(case_json(worker, state, state.case))
+    account = state.account
+    return {
+        "loan_id": state.loan_id,
+        "known": account is not None,
+        "customer_id": account.customer_id if account else None,
+        "product_code": account.product_code if account else None,
+        "currency": account.currency if account else None,
+        "principal": account.principal if account else None,
+        "opened_on": _iso(account.opened_on) if account else None,
+        "closed_reason": state.closed_reason,
+        "business_date": _iso(date),
+        "overdue_amount": fig.overdue_amount,
+        "dpd": fig.dpd,
+        "bucket": fig.bucket,
+        "oldest_due_date": _iso(fig.oldest_due_date),
+        "outstanding_amount": fig.outstanding_amount,
+        "credit": credit,
+        "installments": [
+            {
+                "installment_no": a.installment.number,
+                "due_date": a.installment.due_date.isoformat(),
+                "principal_due": a.installment.principal_due,
+                "interest_due": a.installment.interest_due,
+                "fee_due": a.installment.fee_due,
+                "fee_paid": a.fee_paid,
+                "interest_paid": a.interest_paid,
+                "principal_paid": a.principal_paid,
+                "outstanding": a.outstanding,
+                "overdue": date is not None and a.installment.due_date < date and a.outstanding > 0,
+            }
+            for a in allocations
+        ],
+        "repayments": [
+            {"payment_id": r.payment_id, "amount": r.amount, "value_date": r.value_date.isoformat(),
+             "channel": r.channel, "reversed": r.reversed}
+            for r in state.repayments
+        ],
+        "pending_reversals": list(state.pending_reversals),
+        "events_waiting_for_loan": len(state.waiting),
+        "cases": cases,
+    }
+
+
+def _partition(worker: Worker, loan_id: str) -> int:
+    from .store import partition_of
+
+    return partition_of(loan_id.encode(), worker.settings.arrears_partitions)
+
+
+def _load(worker: Worker, table: Any, loan_id: str) -> LoanState | None:
+    raw = table.data.get(loan_id.encode())
+    return decode_state(raw) if raw is not None else None
+
+
+def register_views(worker: Worker, table: Any) -> None:
+    app = worker.app
+
+    async def routed(web: Any, request: Any, loan_id: str) -> Any:
+        """The owner's answer, or None when this worker owns the loan's partition."""
+        try:
+            return await app.router.route_req(table.name, loan_id.encode(), web, request)
+        except SameNode:
+            return None
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        processor = worker.processor
+        body = {
+            "status": "ready" if worker.ready else ("rebalancing" if worker.status != "starting" else "starting"),
+            "partitions": sorted(processor.works),
+            "business_dates": {str(p): _iso(w.book.business_date) for p, w in sorted(processor.works.items())},
+            "held_messages": sum(w.sequencer.held_count() for w in processor.works.values()),
+        }
+        return web.json(body, status=200 if worker.ready else 503)
+
+    @app.page("/cases/{case_id}")
+    async def get_case(web: Any, request: Any, case_id: str) -> Any:
+        try:
+            loan_id = loan_id_of_case(case_id)
+        except ValueError as exc:
+            return web.json({"error": str(exc)}, status=400)
+        answer = await routed(web, request, loan_id)
+        if answer is not None:
+            return answer
+        state = _load(worker, table, loan_id)
+        if state is not None and state.case is not None and state.case.case_id == case_id:
+            return web.json(case_json(worker, state, state.case))
+        for old in state.history if state else ():
+            if old.case_id == case_id:
+                return web.json({"case_id": case_id, "loan_id": loan_id, "status": "CLOSED",
+                                 "opened_on": old.opened_on.isoformat(), "closed_on": old.closed_on.isoformat(),
+                                 "close_reason": old.close_reason})
+        return web.json({"error": f"no case {case_id}"}, status=404)
+
+    @app.page("/loans/{loan_id}")
+    async def get_loan(web: Any, request: Any, loan_id: str) -> Any:
+        answer = await routed(web, request, loan_id)
+        if answer is not None:
+            return answer
+        state = _load(worker, table, loan_id)
+        if state is None:
+            return web.json({"error": f"no loan {loan_id}"}, status=404)
+        return web.json(loan_json(worker, state))
+
+    @app.page("/agencies/{agency_id}/cases")
+    async def agency_cases(web: Any, request: Any, agency_id: str) -> Any:
+        local = [
+            {"case_id": v.case_id, "loan_id": loan_id, "status": v.status, "bucket": v.bucket, "dpd": v.dpd,
+             "overdue_amount": v.overdue_amount, "currency": v.currency}
+            for work in worker.processor.works.values()
+            for loan_id, v in work.open_cases.items()
+            if v.agency_id == agency_id
+        ]
+        if request.query.get("local"):
+            return web.json({"cases": local})
+        others = [url for url in app.router.tables_metadata() if str(url).rstrip("/") != app.conf.canonical_url.rstrip("/")]
+        results = await asyncio.gather(*(_fetch_local(app, str(url), request.path) for url in others),
+                                       return_exceptions=True)
+        cases = list(local)
+        missing = 0
+        for result in results:
+            if isinstance(result, BaseException):
+                missing += 1
+            else:
+                cases.extend(result.get("cases", []))
+        if agency_id not in {a.id for a in worker.settings.config.agencies} and not cases:
+            return web.json({"error": f"no agency {agency_id} in the config"}, status=404)
+        cases.sort(key=lambda c: c["case_id"])
+        return web.json({"agency_id": agency_id, "cases": cases, "unreachable_workers": missing})
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        _refresh_gauges(worker)
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+async def _fetch_local(app: Any, base: str, path: str) -> dict[str, Any]:
+    url = f"{base.rstrip('/')}{path}?local=1"
+    async with app.http_client.get(url) as response:
+        response.raise_for_status()
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+def _refresh_gauges(worker: Worker) -> None:
+    counts: Counter[str] = Counter()
+    amounts: defaultdict[tuple[str, str], int] = defaultdict(int)
+    for work in worker.processor.works.values():
+        for view in work.open_cases.values():
+            counts[view.bucket] += 1
+            amounts[(view.bucket, view.currency)] += view.overdue_amount
+    metrics.OPEN_CASES.clear()
+    metrics.OPEN_AMOUNT.clear()
+    for bucket, n in counts.items():
+        metrics.OPEN_CASES.labels(bucket).set(n)
+    for (bucket, currency), amount in amounts.items():
+        metrics.OPEN_AMOUNT.labels(bucket, currency).set(amount)
+    metrics.HELD_MESSAGES.set(sum(w.sequencer.held_count() for w in worker.processor.works.values()))
