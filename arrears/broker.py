@@ -30,6 +30,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on host:port (a port in TIME_WAIT counts as free, as for the broker)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def _die_with_parent() -> None:
     """Run in the child: ask the kernel to SIGTERM it when its parent dies (no orphans)."""
     with contextlib.suppress(OSError, AttributeError):
@@ -80,6 +91,9 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 30.0) -> EmbeddedBroker:
         binary = broker_binary()
+        if not port_is_free(self.host, self.port):
+            # Checked first: otherwise whatever already listens there answers the readiness probe.
+            raise BrokerError(f"cannot listen on {self.host}:{self.port}: the port is in use (choose --port)")
         listener = f"tcp://{self.host}:{self.port}"
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115

@@ -66,6 +66,7 @@ def _broker_args(p: argparse.ArgumentParser) -> None:
 @command("broker", "run the embedded Kafka-compatible broker (Tansu; memory only)", _broker_args)
 def cmd_broker(args: argparse.Namespace) -> int:
     from .broker import EmbeddedBroker
+    from .errors import BrokerError
 
     _logging("broker")
     broker = EmbeddedBroker(args.port, host=args.host).start()
@@ -73,6 +74,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
         print(broker.bootstrap_servers, flush=True)
         print(f"# export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}   (Ctrl-C stops it)", file=sys.stderr)
         _wait_for_signal(lambda: broker.process is not None and broker.process.poll() is None)
+        if broker.process is not None and broker.process.poll() is not None:
+            raise BrokerError(f"the broker process exited on its own (code {broker.process.returncode})")
     finally:
         broker.stop()
     return 0
@@ -148,7 +151,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             name = obj.pop("type", None)
             if name == "BusinessDateChanged" and not args.no_barrier and not obj.get("barrier"):
                 publisher.end_of_day(obj.pop("business_date"), calendar=obj.pop("calendar", None),
-                                     event_id=obj.get("event_id"))
+                                     event_id=obj.get("event_id"), occurred_at=obj.get("occurred_at"))
                 if args.pause_after_tick:
                     time.sleep(args.pause_after_tick)
             else:
@@ -200,6 +203,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

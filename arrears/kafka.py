@@ -6,8 +6,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from .errors import BrokerError
 from .settings import Settings
@@ -91,22 +93,93 @@ class OffsetReader:
     """Reads partitions' end offsets (the places of a tick's barrier)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._consumer = Consumer(
-            client_config(settings, **{"group.id": "arrears-offset-reader", "enable.auto.commit": False})
-        )
+        self._settings = settings
+        self._admin = make_admin(settings)
+        self._consumer: Consumer | None = None
+
+    def reported_end_offsets(
+        self, topics: Iterable[str], partitions: int, timeout: float = 10.0
+    ) -> dict[tuple[str, int], int]:
+        """End offsets as the broker reports them (one ListOffsets request)."""
+        return self._list_offsets([(t, p) for t in topics for p in range(partitions)], timeout)
+
+    def _list_offsets(self, pairs: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
+        request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in pairs}
+        try:
+            futures = self._admin.list_offsets(request, request_timeout=timeout)
+            return {(tp.topic, tp.partition): future.result(timeout).offset for tp, future in futures.items()}
+        except KafkaException as exc:
+            topics = ", ".join(sorted({t for t, _ in pairs}))
+            raise BrokerError(f"cannot read end offsets of {topics}: {exc}") from exc
 
     def end_offsets(self, topics: Iterable[str], partitions: int, timeout: float = 10.0) -> dict[tuple[str, int], int]:
-        result: dict[tuple[str, int], int] = {}
-        for topic in topics:
-            for partition in range(partitions):
-                try:
-                    _low, high = self._consumer.get_watermark_offsets(
-                        TopicPartition(topic, partition), timeout=timeout, cached=False
-                    )
-                except KafkaException as exc:
-                    raise BrokerError(f"cannot read the end offset of {topic}[{partition}]: {exc}") from exc
-                result[(topic, partition)] = high
-        return result
+        """The offset after the last record of each partition of *topics*."""
+        return self.end_offsets_of([(t, p) for t in topics for p in range(partitions)], timeout)
+
+    def end_offsets_of(self, pairs: Iterable[tuple[str, int]], timeout: float = 10.0) -> dict[tuple[str, int], int]:
+        """The offset after the last record of each (topic, partition).
+
+        The embedded broker (Tansu 0.6) reports the last *batch's* base offset + 1 as the end,
+        too low when that batch holds several records. So the last batch is read back: the
+        true end is one past the last offset found (on Kafka the read finds nothing more).
+        """
+        ends = self._list_offsets(list(pairs), timeout)
+        to_check = {key: end for key, end in ends.items() if end > 0}
+        if not to_check:
+            return ends
+        consumer = self._verifier()
+        consumer.assign([TopicPartition(t, p, end - 1) for (t, p), end in to_check.items()])
+        remaining = set(to_check)
+        deadline = time.monotonic() + timeout
+        try:
+            while remaining and time.monotonic() < deadline:
+                for message in consumer.consume(1000, 0.02):
+                    key = (message.topic(), message.partition())
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            remaining.discard(key)
+                        continue
+                    ends[key] = max(ends[key], message.offset() + 1)
+        finally:
+            consumer.unassign()
+        if remaining:
+            raise BrokerError(f"cannot confirm the end offsets of {sorted(remaining)} within {timeout:.0f}s")
+        return ends
+
+    def last_values(self, topic: str, partitions: int, timeout: float = 10.0) -> dict[int, bytes | None]:
+        """The value of the last record of each partition of *topic* (None when it is empty)."""
+        ends = self.end_offsets([topic], partitions, timeout)
+        last: dict[int, bytes | None] = {p: None for p in range(partitions)}
+        wanted = {(topic, p): end - 1 for (_, p), end in ends.items() if end > 0}
+        if not wanted:
+            return last
+        consumer = self._verifier()
+        consumer.assign([TopicPartition(t, p, offset) for (t, p), offset in wanted.items()])
+        deadline = time.monotonic() + timeout
+        try:
+            while wanted and time.monotonic() < deadline:
+                for message in consumer.consume(1000, 0.02):
+                    if message.error() is None and message.offset() == wanted.get((topic, message.partition())):
+                        last[message.partition()] = message.value()
+                        del wanted[(topic, message.partition())]
+        finally:
+            consumer.unassign()
+        if wanted:
+            raise BrokerError(f"cannot read the last records of {topic} within {timeout:.0f}s")
+        return last
+
+    def _verifier(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer(client_config(self._settings, **{
+                "group.id": "arrears-offset-reader",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": 10,
+            }))
+        return self._consumer
 
     def close(self) -> None:
-        self._consumer.close()
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pydantic import SecretStr
 
 from arrears.config import Agency, FilesTransport, WebhookTransport
-from arrears.dlq import UNEXPECTED_TYPE, dlq_headers
+from arrears.dlq import CONTRACT_VIOLATION, UNEXPECTED_TYPE, dlq_headers
 from arrears.errors import BrokerError, ConfigError
 from arrears.kafka import client_config, make_producer
 from arrears.settings import Settings
@@ -30,6 +30,7 @@ from schemas import Codec, CodecError, get_codec, to_json
 from .csvformat import WORK_ORDER_TYPES
 from .delivery import DeliveryFailure, DeliveryInterrupted, Transport, WorkOrder
 from .files import Inbox, Outbox
+from .guard import work_order_problem
 from .httpserver import BackgroundServer
 from .metrics import AdapterMetrics
 from .results import ResultSink
@@ -173,9 +174,11 @@ class WorkOrderLoop:
             if decoded.name not in WORK_ORDER_TYPES:
                 self._dead_letter(producer, msg, UNEXPECTED_TYPE, f"{decoded.name} on a work-order topic")
                 continue
-            orders.append(
-                (msg, WorkOrder(msg.topic(), msg.partition(), msg.offset(), decoded.name, decoded.value))
-            )
+            problem = work_order_problem(decoded.name, decoded.value, self.agency.id)
+            if problem is not None:
+                self._dead_letter(producer, msg, CONTRACT_VIOLATION, problem)
+                continue
+            orders.append((msg, WorkOrder(*_coordinates(msg), decoded.name, decoded.value)))
         if orders:
             failures = self.transport.deliver([o for _, o in orders], stop)
             for index, failure in sorted(failures.items()):
@@ -186,7 +189,10 @@ class WorkOrderLoop:
     def _dead_letter(
         self, producer: Any, msg: Message, reason: str, error: str, order: WorkOrder | None = None
     ) -> None:
-        headers = dlq_headers(reason, error, msg.topic(), msg.partition(), msg.offset(), msg.headers())
+        raw = msg.headers() or []
+        pairs = raw.items() if isinstance(raw, dict) else raw
+        original = [(k, v) for k, v in pairs if isinstance(v, bytes)]
+        headers = dlq_headers(reason, error, *_coordinates(msg), original)
 
         def on_delivery(err: KafkaError | None, _m: Message) -> None:
             if err is not None:
@@ -194,7 +200,8 @@ class WorkOrderLoop:
 
         producer.produce(self.dlq_topic, msg.value(), msg.key(), headers=headers, on_delivery=on_delivery)
         self.metrics.dead_lettered(reason)
-        what = order.ids if order else f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+        topic, partition, offset = _coordinates(msg)
+        what = order.ids if order else f"{topic}[{partition}]@{offset}"
         log.warning("dead-lettered %s to %s: %s (%s)", what, self.dlq_topic, reason, error)
 
     def _await_dead_letters(self, producer: Any) -> None:
@@ -210,7 +217,8 @@ class WorkOrderLoop:
         ends: dict[int, int] = {}
         for msg in messages:
             if msg.error() is None:
-                ends[msg.partition()] = max(ends.get(msg.partition(), -1), msg.offset() + 1)
+                _, partition, offset = _coordinates(msg)
+                ends[partition] = max(ends.get(partition, -1), offset + 1)
         if not ends:
             return
         offsets = [TopicPartition(self.topic, p, o) for p, o in ends.items()]
@@ -230,6 +238,11 @@ class WorkOrderLoop:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned -= {(p.topic, p.partition) for p in partitions}
         self.metrics.partitions(len(self.assigned))
+
+
+def _coordinates(msg: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed message (only error events lack them)."""
+    return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
 
 
 class InboxPoller:
@@ -279,7 +292,6 @@ class Adapter:
         *,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
-        sender: WebhookSender | None = None,
     ) -> None:
         self.settings = settings
         self.agency = settings.config.agency(agency_id)
@@ -293,7 +305,7 @@ class Adapter:
         self.poller: InboxPoller | None = None
         if isinstance(transport, WebhookTransport):
             assert self.secret is not None  # webhook transports always name a secret
-            self.transport = sender or WebhookSender(transport, self.secret, self.codec.catalog, self.metrics)
+            self.transport = WebhookSender(transport, self.secret, self.codec.catalog, self.metrics)
         else:
             self.transport = OutboxWriter(transport, self.codec, self.metrics)
             inbox = Inbox(transport.inbox, self.codec.catalog, agency_id)
@@ -388,6 +400,7 @@ def run_adapter(
     """Run until SIGINT/SIGTERM or a fatal error; the exit status of ``arrears adapter``."""
     import signal
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per POST is our own log's job
     adapter = Adapter(settings, agency_id, host=host, port=port)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: adapter.stopping.set())

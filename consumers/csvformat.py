@@ -318,7 +318,13 @@ def check_result(value: Mapping[str, Any], agency_id: str) -> None:
         raise SchemaViolationError(f"case_id: {exc}") from None
 
 
+#: Columns the rejected file adds around the original ones (``reason`` is taken: CaseReturned has one).
+ROW_COLUMN, REJECTION_COLUMN = "row", "rejection_reason"
+
+
 def rejected_rows_csv(columns: Sequence[str], rows: Iterable[ResultRow]) -> str:
-    """The ``rejected/<name>`` file: each bad row's number, its original cells and the reason."""
-    header = ["row", *columns, "reason"]
-    return render_csv(header, ({**r.cells, "row": str(r.row), "reason": r.reason or ""} for r in rows))
+    """The ``rejected/<name>`` file: each bad row's number, its original cells and why it was rejected."""
+    header = [ROW_COLUMN, *columns, REJECTION_COLUMN]
+    return render_csv(
+        header, ({**r.cells, ROW_COLUMN: str(r.row), REJECTION_COLUMN: r.reason or ""} for r in rows)
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 import io
 import logging
 import os
@@ -94,21 +95,28 @@ class Outbox:
         for occurred_at, json_form in events:
             by_file.setdefault(outbox_name(occurred_at), []).append(work_order_row(json_form))
         written = 0
-        for name, rows in sorted(by_file.items()):
-            path = self.directory / name
-            existing = path.read_text(encoding="utf-8") if path.exists() else ""
-            seen = _event_ids(existing) if existing else set()
-            new = []
-            for row in rows:
-                if row["event_id"] not in seen:
-                    seen.add(row["event_id"])
-                    new.append(row)
-            if not new:
-                continue
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # Replicas of one agency's adapter share the outbox: read-append-replace under a lock,
+        # or two of them could each replace the file without the other's rows.
+        with open(self.directory / ".work-orders.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for name, rows in sorted(by_file.items()):
+                written += self._append_file(self.directory / name, rows)
+        return written
+
+    @staticmethod
+    def _append_file(path: Path, rows: list[dict[str, str]]) -> int:
+        existing = path.read_text(encoding="utf-8") if path.exists() else ""
+        seen = _event_ids(existing) if existing else set()
+        new = []
+        for row in rows:
+            if row["event_id"] not in seen:
+                seen.add(row["event_id"])
+                new.append(row)
+        if new:
             text = existing + render_csv(WORK_ORDER_COLUMNS, new, header=not existing)
             atomic_write(path, text.encode("utf-8"))
-            written += len(new)
-        return written
+        return len(new)
 
 
 @dataclass(frozen=True)

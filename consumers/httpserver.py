@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from collections.abc import Callable
 
@@ -71,14 +72,15 @@ class BackgroundServer:
         loop.close()
 
     async def _serve(self) -> None:
-        self._runner = web.AppRunner(self._factory(), access_log=None, handle_signals=False)
+        # Bind the socket ourselves so that port 0 tells us which port it got.
+        sock = socket.create_server((self.host, self.port))
+        self.port = int(sock.getsockname()[1])
+        # In-flight requests get a moment to finish on stop; a stuck one must not hold it up.
+        self._runner = web.AppRunner(
+            self._factory(), access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        await web.SockSite(self._runner, sock).start()
 
     async def _cleanup(self) -> None:
         if self._runner is not None:

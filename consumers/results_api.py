@@ -35,7 +35,8 @@ def make_app(
 
     def refuse(status: int, cause: str, reason: str, **extra: Any) -> web.Response:
         metrics.rejected("http", cause)
-        log.info("results refused (%d %s) for agency %s: %s", status, cause, agency_id, reason)
+        # Only the field path goes to the log: the rest of a reason may quote the agency's values.
+        log.info("results refused (%d %s) for %s at %s", status, cause, agency_id, reason.split(":")[0])
         return web.json_response({"error": reason, **extra}, status=status)
 
     async def post_results(request: web.Request) -> web.Response:

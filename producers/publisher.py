@@ -122,12 +122,19 @@ class LoanEventPublisher:
         return [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(ends.items())]
 
     def end_of_day(
-        self, business_date: dt.date | str, *, calendar: str | None = None, event_id: str | None = None
+        self,
+        business_date: dt.date | str,
+        *,
+        calendar: str | None = None,
+        event_id: str | None = None,
+        occurred_at: dt.datetime | int | str | None = None,
     ) -> dict[str, Any]:
         """Publish "the business date is now D" after everything sent so far was acknowledged.
 
         The tick carries its barrier, so the processor applies it exactly after every event
-        published before this call and before every event published after it.
+        published before this call and before every event published after it. Pass the
+        ``event_id`` and ``occurred_at`` of a recorded tick to republish it identically (the
+        outputs a tick causes carry its ``occurred_at``); both default to new values.
         """
         self.flush()
         value: dict[str, Any] = {
@@ -137,6 +144,8 @@ class LoanEventPublisher:
         }
         if event_id:
             value["event_id"] = event_id
+        if occurred_at is not None:
+            value["occurred_at"] = occurred_at
         return self.publish("BusinessDateChanged", value, wait=True)
 
     # ------------------------------------------------------------------ life

@@ -150,6 +150,10 @@ class Codec:
         except (EOFError, StopIteration, struct.error) as exc:
             raise MalformedMessageError(f"{reader.name}: truncated body") from exc
         except (IndexError, UnicodeDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+            # fastavro's compiled reader raises IndexError, not EOFError, when the bytes end
+            # inside a varint; only a second, tracked read tells truncation from a bad value.
+            if _runs_past_end(data, start, writer_parsed, reader_parsed):
+                raise MalformedMessageError(f"{reader.name}: truncated body") from exc
             raise SchemaViolationError(f"{reader.name}: value breaks the schema ({exc!r})") from exc
         if buf.tell() != len(data):
             raise MalformedMessageError(f"{reader.name}: {len(data) - buf.tell()} trailing bytes")
@@ -179,6 +183,29 @@ class Codec:
         return entry
 
 
+class _TrackingReader(io.BytesIO):
+    """A buffer that remembers whether a read asked for more bytes than were left."""
+
+    ran_out = False
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        chunk = super().read(size)
+        if size is not None and size > 0 and len(chunk) < size:
+            self.ran_out = True
+        return chunk
+
+
+def _runs_past_end(data: bytes, start: int, writer: Any, reader: Any) -> bool:
+    """Decode again (on the error path only) and say whether the reader ran out of bytes."""
+    buf = _TrackingReader(data)
+    buf.seek(start)
+    try:
+        fastavro.schemaless_reader(buf, writer, reader)
+    except Exception:  # noqa: S110 - the first decode already failed; only ran_out matters here
+        pass
+    return buf.ran_out
+
+
 def event_type_headers(name: str) -> list[tuple[str, bytes]]:
     """The ``event_type`` header every message carries (SPEC §1)."""
     return [(EVENT_TYPE_HEADER, name.encode())]
@@ -193,7 +220,10 @@ def registry_client(url: str) -> Any:
     """A Confluent schema registry client for *url* (``mock://`` gives an in-memory one)."""
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
-    return SchemaRegistryClient({"url": url})
+    conf = {"url": url}
+    # The plain constructor refuses mock:// ("unsupported protocol"); new_client picks the mock.
+    new_client = getattr(SchemaRegistryClient, "new_client", None)
+    return new_client(conf) if new_client is not None else SchemaRegistryClient(conf)
 
 
 @lru_cache(maxsize=1)

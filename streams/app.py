@@ -12,10 +12,11 @@ from typing import Any
 
 import faust
 
-from arrears.kafka import create_topics
+from arrears.kafka import OffsetReader, create_topics
 from arrears.settings import Settings
 from arrears.topics import TopicSpec
 
+from . import faust_fixes
 from .fanout import CalendarFanout
 from .processor import Processor
 
@@ -73,6 +74,13 @@ def _credentials(settings: Settings) -> Any:
 
 
 def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.0.0.1") -> Worker:
+    positions: dict[str, Any] = {}
+    faust_fixes.apply(
+        settings.arrears_fetch_max_wait_ms,
+        OffsetReader(settings).end_offsets_of,
+        lambda topic, partition: positions["processor"].durable_position(topic, partition)
+        if topic != settings.topics.business_date else positions["fanout"].durable_position(),
+    )
     brokers = ";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap_servers.split(","))
     store = "rocksdb://" if settings.arrears_store == "rocksdb" else "memory://"
     session_timeout = settings.arrears_session_timeout_ms / 1000.0
@@ -104,36 +112,59 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
     loans = app.Table(
         "loans",
         partitions=settings.arrears_partitions,
-        schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+        key_type=bytes,  # bytes types make Faust use the raw codec for the changelog too
+        value_type=bytes,
     )
     processor = Processor(app, settings, loans, ticks_topic)
     fanout = CalendarFanout(app, settings, ticks_topic)
+    positions.update(processor=processor, fanout=fanout)
     worker = Worker(app, processor, settings, ticks_topic)
 
     inputs = app.topic(*settings.topics.inputs, ticks_topic, key_serializer="raw", value_serializer="raw")
     calendar = app.topic(settings.topics.business_date, key_serializer="raw", value_serializer="raw")
 
+    async def fail(exc: BaseException) -> None:
+        # Our processing never expects an exception: stop the worker rather than go on without
+        # an agent (Faust would keep a crashed agent's worker alive). Nothing is lost: what was
+        # not committed is redelivered to whoever runs next.
+        log.critical("processing failed; stopping the worker", exc_info=exc)
+        worker.status = "failed"
+        await app.crash(exc)
+
     @app.agent(inputs, name="ledger")
     async def ledger(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-            await processor.handle(events)
+        try:
+            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+                await processor.handle(events)
+        except Exception as exc:
+            await fail(exc)
+            raise
 
     @app.agent(calendar, name="calendar-fanout")
     async def calendar_fanout(stream: Any) -> None:
-        async for event in stream.events():
-            await fanout.handle(event)
+        try:
+            async for event in stream.events():
+                await fanout.handle(event)
+        except Exception as exc:
+            await fail(exc)
+            raise
 
     @app.timer(0.2)
     async def release_waiting() -> None:
-        await processor.tick_timer()
+        try:
+            await processor.tick_timer()
+        except Exception as exc:
+            await fail(exc)
+            raise
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         worker.status = "rebalancing"
-        processor.reset()
+        await processor.reset()
 
     @app.on_rebalance_complete.connect
     async def on_complete(sender: Any, **kwargs: Any) -> None:
+        await processor.ensure_partitions()
         worker.status = "ready"
 
     from .web import register_views

@@ -18,7 +18,8 @@ from arrears.settings import Settings
 from schemas import CodecError, get_codec
 
 from . import metrics
-from .markers import encode_marker
+from .gaps import GapKeeper
+from .markers import decode_marker, encode_marker
 from .records import millis
 from .sequencer import TickMarker
 
@@ -35,15 +36,43 @@ class CalendarFanout:
         self.calendar = settings.config.calendar
         self.codec = get_codec(settings.schema_registry_url)
         self._offsets: OffsetReader | None = None
+        self._done_next: int | None = None  # calendar offsets below this are fanned out
+        self.gaps = GapKeeper(app.consumer)
+
+    def durable_position(self) -> int:
+        """The calendar offset Faust may commit: every message below it is fanned out."""
+        return -1 if self._done_next is None else self._done_next
+
+    async def _resume_point(self) -> int:
+        """The first calendar offset not yet in every partition of the ticks topic.
+
+        Read from the markers themselves, not from Faust's committed offset: the markers are
+        the fan-out's durable state, and a crash between partitions is repaired by sending
+        that calendar message again (partitions drop what they have seen).
+        """
+        if self._offsets is None:
+            self._offsets = OffsetReader(self.settings)
+        last = await asyncio.get_running_loop().run_in_executor(
+            None, self._offsets.last_values, self.ticks_topic, self.partitions
+        )
+        if any(value is None for value in last.values()):
+            return 0
+        return min(decode_marker(value).calendar_offset for value in last.values() if value is not None) + 1
 
     async def handle(self, event: Any) -> None:
         message = event.message
+        if self._done_next is None:
+            self._done_next = await self._resume_point()
+            log.info("fan-out resumes at calendar offset %d", self._done_next)
+        if not await self.gaps.admit(message.tp, message.offset, self._done_next):
+            return
         markers = await self._markers(message)
         sends = [
             await self.app.producer.send(self.ticks_topic, b"", encode_marker(m), p, None, None)
             for p, m in enumerate(markers)
         ]
         await asyncio.gather(*sends)
+        self._done_next = message.offset + 1
 
     async def _markers(self, message: Any) -> list[TickMarker]:
         offset = message.offset

@@ -28,15 +28,14 @@ def encode_marker(marker: TickMarker) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def decode_marker(data: bytes, item: Any = None) -> TickMarker:
+def decode_marker(data: bytes) -> TickMarker:
     body = json.loads(data)
     if "id" not in body:
-        return TickMarker(calendar_offset=int(body["c"]), tick_id=None, item=item)
+        return TickMarker(calendar_offset=int(body["c"]), tick_id=None)
     return TickMarker(
         calendar_offset=int(body["c"]),
         tick_id=str(body["id"]),
         business_date=dt.date.fromisoformat(body["date"]),
         occurred_at=int(body["at"]),
         places={str(k): int(v) for k, v in body["places"].items()},
-        item=item,
     )

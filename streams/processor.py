@@ -28,9 +28,11 @@ from arrears.topics import loan_id_of_case
 from schemas import CodecError, event_type_headers, get_codec
 
 from . import metrics
+from .gaps import GapKeeper
 from .markers import decode_marker
 from .records import INPUT_TYPES, to_domain, to_record
 from .sequencer import Held, PartitionSequencer, Release, SequencerState
+from .state_codec import decode_state
 from .store import PartitionStore, StateCache, decode_wake, partition_of, scan
 
 log = logging.getLogger(__name__)
@@ -53,24 +55,30 @@ class CaseView:
 
 @dataclass
 class Outbox:
-    """Records to send and source events to ack once the batch is durable."""
+    """Records to send before the batch's state may be written."""
 
     records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int]] = field(default_factory=list)
-    acks: list[Any] = field(default_factory=list)
 
 
 class PartitionWork:
     """One partition's sequencer, loan book and open-case registry on this worker."""
 
     def __init__(self, partition: int, topics: Sequence[str], store: PartitionStore, rules: Rules,
-                 state: SequencerState | None) -> None:
+                 state: SequencerState | None, held: Sequence[Held]) -> None:
         self.partition = partition
         self.store = store
-        self.sequencer = PartitionSequencer(topics, state)
+        self.sequencer = PartitionSequencer(topics, state, held)
         self.book = LoanBook(store, rules, self.sequencer.state.business_date)
         self.open_cases: dict[str, CaseView] = {}
         self.changed = False
+        self.released: list[Held] = []  # persisted messages released since the last commit
         self.pending_since: float | None = None
+        self.durable: dict[str, int] = {}  # per topic: offsets below this are applied or durably held
+        self._note_durable()
+
+    def _note_durable(self) -> None:
+        state = self.sequencer.state
+        self.durable = {**state.next_seen, "": state.markers_next}
 
     def track(self, state: LoanState) -> None:
         case = state.open_case
@@ -103,12 +111,18 @@ class Processor:
         self.lock = asyncio.Lock()
         self._offsets: OffsetReader | None = None
         self.last_calendar_end = 0
+        self.gaps = GapKeeper(app.consumer)
 
     # ---------------------------------------------------------------- lifecycle
-    def reset(self) -> None:
-        """Forget everything in memory (at every rebalance); it is rebuilt from the table."""
-        self.works.clear()
-        self.cache.clear()
+    async def reset(self) -> None:
+        """Forget everything in memory (at every rebalance); it is rebuilt from the table.
+
+        Waits for a batch being committed: its changes must reach the changelog first.
+        """
+        async with self.lock:
+            self.works.clear()
+            self.cache.clear()
+            self.gaps.forget()
 
     def _offset_reader(self) -> OffsetReader:
         if self._offsets is None:
@@ -116,20 +130,29 @@ class Processor:
         return self._offsets
 
     async def calendar_end(self) -> int:
-        """The calendar topic's end offset now (a message read after this knows every earlier tick)."""
+        """The calendar topic's end offset now (a message read after this knows every earlier tick).
+
+        Ticks are published one at a time and acknowledged, so the broker's reported end is exact.
+        """
         reader = self._offset_reader()
         topic = self.topics.business_date
-        ends = await asyncio.get_running_loop().run_in_executor(None, reader.end_offsets, [topic], 1)
+        ends = await asyncio.get_running_loop().run_in_executor(None, reader.reported_end_offsets, [topic], 1)
         self.last_calendar_end = ends[(topic, 0)]
         return self.last_calendar_end
 
-    def _work(self, partition: int, event: Any) -> PartitionWork:
+    def _work(self, partition: int) -> PartitionWork:
         work = self.works.get(partition)
         if work is None:
-            self._init_partitions({partition} | self._assigned_partitions(), event)
+            self._init_partitions({partition} | self._assigned_partitions())
             work = self.works[partition]
-        work.store.event = event
         return work
+
+    async def ensure_partitions(self) -> None:
+        """Load every assigned partition (after a rebalance), so health and queries see them at once."""
+        async with self.lock:
+            assigned = self._assigned_partitions()
+            if assigned - self.works.keys():
+                self._init_partitions(assigned)
 
     def _assigned_partitions(self) -> set[int]:
         try:
@@ -138,31 +161,37 @@ class Processor:
             return set()
         return {tp.partition for tp in assignment if tp.topic in self.input_topics}
 
-    def _init_partitions(self, partitions: set[int], event: Any) -> None:
-        """Load sequencer states and rebuild tick indexes for new partitions with one table scan."""
+    def _init_partitions(self, partitions: set[int]) -> None:
+        """Load sequencer states, held messages and tick indexes for new partitions (one table scan)."""
         started = time.monotonic()
         new = {p for p in partitions if p not in self.works}
+        wakes: dict[int, list[tuple[str, Any]]] = {p: [] for p in new}
+        held: dict[int, list[Held]] = {p: [] for p in new}
+        for p, loan_id, raw in scan(self.table, new, self.partitions):
+            if loan_id is None:
+                message = decode_state(raw)
+                message.persisted = True
+                held[p].append(message)
+            else:
+                wakes[p].append((loan_id, decode_wake(raw)))
         for p in new:
-            work: PartitionWork | None = None
-
             def on_put(state: LoanState, _p: int = p) -> None:
                 self.works[_p].track(state)
 
             store = PartitionStore(self.table, p, self.cache, self._wake, on_put)
-            store.event = event
-            work = PartitionWork(p, self.input_topics, store, self.rules, store.load_sequencer())
+            work = PartitionWork(p, self.input_topics, store, self.rules, store.load_sequencer(), held[p])
             self.works[p] = work
-        loans = 0
-        for p, loan_id, raw in scan(self.table, new, self.partitions):
-            work = self.works[p]
-            wake = decode_wake(raw)
-            work.book.index.set(loan_id, wake)
-            if wake == OPEN_CASE_WAKE:
-                state = work.store.get(loan_id)
-                if state is not None:
-                    work.track(state)
-            loans += 1
-        log.info("partitions %s ready: %d loans indexed in %.2fs", sorted(new), loans, time.monotonic() - started)
+            for loan_id, wake in wakes[p]:
+                work.book.index.set(loan_id, wake)
+                if wake == OPEN_CASE_WAKE:
+                    state = store.get(loan_id)
+                    if state is not None:
+                        work.track(state)
+            # Held messages the state does not vouch for were saved by a batch that never finished.
+            kept = {id(h) for h in work.sequencer.held_messages()}
+            work.released.extend(h for h in held[p] if id(h) not in kept)
+        log.info("partitions %s ready: %d loans indexed, %d messages held, in %.2fs", sorted(new),
+                 sum(len(w) for w in wakes.values()), sum(len(h) for h in held.values()), time.monotonic() - started)
 
     def _wake(self, state: LoanState) -> dt.date | None:
         return state.wake_date(self.rules.grace_days)
@@ -175,16 +204,21 @@ class Processor:
             touched: set[int] = set()
             for event in events:
                 message = event.message
-                work = self._work(message.partition, event)
+                work = self._work(message.partition)
+                expected = (work.sequencer.state.markers_next if message.topic == self.ticks_topic
+                            else work.sequencer.next_seen[message.topic])
+                if not await self.gaps.admit(message.tp, message.offset, expected):
+                    continue
                 touched.add(message.partition)
                 if message.topic == self.ticks_topic:
-                    accepted = work.sequencer.offer_marker(decode_marker(message.value, event))
+                    work.sequencer.offer_marker(decode_marker(message.value), message.offset)
                 else:
-                    accepted = work.sequencer.offer(
-                        Held(message.topic, message.offset, message.timestamp or 0.0, calendar_end, event)
-                    )
-                if accepted:
-                    message.incref()  # held: Faust must not commit it until we have applied it
+                    work.sequencer.offer(Held(
+                        message.topic, message.offset, message.timestamp or 0.0, calendar_end, message.key,
+                        message.value, tuple(message.headers or ()),
+                    ))
+                work.changed = True  # even a redelivery moves the position to persist
+            # Faust acks the batch when this returns: by then everything is applied or persisted.
             await self._run(touched)
 
     async def tick_timer(self) -> None:
@@ -223,6 +257,8 @@ class Processor:
             highwater = self._highwater_lookup(p)
             for release in work.sequencer.drain(highwater, now):
                 self._apply(work, release, outbox)
+                if release.held is not None and release.held.persisted:
+                    work.released.append(release.held)
                 work.changed = True
         await self._commit(outbox)
 
@@ -243,8 +279,6 @@ class Processor:
     # ---------------------------------------------------------------- applying
     def _apply(self, work: PartitionWork, release: Release, outbox: Outbox) -> None:
         if release.skip:
-            assert release.marker is not None
-            outbox.acks.append(release.marker.item)
             return
         if release.marker is not None:
             marker = release.marker
@@ -253,46 +287,44 @@ class Processor:
             outputs = work.book.tick(ev.Tick(marker.tick_id, marker.occurred_at, marker.business_date))
             metrics.TICK_SECONDS.observe(time.monotonic() - started)
             metrics.BUSINESS_DATE.labels(str(work.partition)).set(marker.business_date.toordinal())
-            self._emit(outputs, None, None, outbox)
-            outbox.acks.append(marker.item)
+            self._emit(outputs, outbox)
             log.info("tick %s applied in partition %d: %d outputs",
                      marker.business_date.isoformat(), work.partition, len(outputs))
             return
-        held = release.held
-        assert held is not None
-        event = held.item
-        outbox.acks.append(event)
-        message = event.message
+        message = release.held
+        assert message is not None
+        held_topic = message.topic
         try:
             decoded = self.codec.decode(message.value)
         except CodecError as exc:
-            self._dead_letter(message, exc.reason, str(exc), outbox)
+            self._dead_letter(message, work.partition, exc.reason, str(exc), outbox)
             return
-        if decoded.name not in INPUT_TYPES or self.topics.for_record(decoded.name) != held.topic:
-            self._dead_letter(message, UNEXPECTED_TYPE, f"{decoded.name} does not belong on {held.topic}", outbox)
+        if decoded.name not in INPUT_TYPES or self.topics.for_record(decoded.name) != held_topic:
+            self._dead_letter(message, work.partition, UNEXPECTED_TYPE, f"{decoded.name} does not belong on {held_topic}", outbox)
             return
         domain_event = to_domain(decoded.name, decoded.value)
         loan_id = _loan_id(domain_event)
         if loan_id is None:
-            self._dead_letter(message, CONTRACT_VIOLATION, "case_id is not of the form <loan_id>:<n>", outbox)
+            self._dead_letter(message, work.partition, CONTRACT_VIOLATION, "case_id is not of the form <loan_id>:<n>", outbox)
             return
         expected = partition_of(loan_id.encode(), self.partitions)
         if expected != work.partition:
             self._dead_letter(
-                message, CONTRACT_VIOLATION,
+                message, work.partition, CONTRACT_VIOLATION,
                 f"loan {loan_id} belongs in partition {expected} (murmur2 of its id), not {work.partition}: "
                 "producers must partition with murmur2 (librdkafka: partitioner=murmur2_random)", outbox,
             )
             return
         metrics.EVENTS.labels(decoded.name).inc()
         outputs = work.book.apply(loan_id, domain_event)
-        self._emit(outputs, message, domain_event.event_id, outbox)
+        self._emit(outputs, outbox, message, work.partition, domain_event.event_id)
 
-    def _emit(self, outputs: Iterable[ev.Output], source: Any, source_event_id: str | None, outbox: Outbox) -> None:
+    def _emit(self, outputs: Iterable[ev.Output], outbox: Outbox, source: Held | None = None, partition: int = -1,
+              source_event_id: str | None = None) -> None:
         for output in outputs:
             if isinstance(output, ev.Rejected):
                 if source is not None and output.event.event_id == source_event_id:
-                    self._dead_letter(source, output.reason, output.detail, outbox)
+                    self._dead_letter(source, partition, output.reason, output.detail, outbox)
                 else:
                     self._reject_kept(output, outbox)
                 continue
@@ -322,12 +354,10 @@ class Processor:
                                event.occurred_at))
         metrics.DLQ.labels(topic, rejected.reason).inc()
 
-    def _dead_letter(self, message: Any, reason: str, error: str, outbox: Outbox) -> None:
-        log.warning("dead-lettering %s[%d]@%d: %s (%s)", message.topic, message.partition, message.offset, reason,
-                    error)
-        headers = dlq_headers(reason, error, message.topic, message.partition, message.offset,
-                              list(message.headers or []))
-        timestamp_ms = int((message.timestamp or time.time()) * 1000)
+    def _dead_letter(self, message: Held, partition: int, reason: str, error: str, outbox: Outbox) -> None:
+        log.warning("dead-lettering %s[%d]@%d: %s (%s)", message.topic, partition, message.offset, reason, error)
+        headers = dlq_headers(reason, error, message.topic, partition, message.offset, list(message.headers))
+        timestamp_ms = int((message.timestamp or 0.0) * 1000)
         outbox.records.append((self.topics.dlq(message.topic), message.key, message.value, headers, timestamp_ms))
         metrics.DLQ.labels(message.topic, reason).inc()
 
@@ -342,14 +372,29 @@ class Processor:
             ]
             await asyncio.gather(*sends)
         writes: list[asyncio.Future[Any]] = []
+        written = []
         for work in self.works.values():
             if work.changed:
-                writes.extend(work.store.write(work.sequencer.state))
+                newly_held = [h for h in work.sequencer.held_messages() if not h.persisted]
+                writes.extend(work.store.write(work.sequencer.snapshot(), newly_held, work.released))
+                work.released = []
                 work.changed = False
+                written.append(work)
         if writes:
             await asyncio.gather(*writes)
-        for event in outbox.acks:
-            event.ack()
+        for work in written:
+            work._note_durable()
+
+    def durable_position(self, topic: str, partition: int) -> int | None:
+        """The offset Faust may commit for an input or ticks partition (see faust_fixes.guard_commits)."""
+        if topic == self.ticks_topic:
+            topic = ""
+        elif topic not in self.input_topics:
+            return None
+        work = self.works.get(partition)
+        if work is None:
+            return -1
+        return work.durable.get(topic, -1)
 
 
 def _loan_id(event: ev.InputEvent) -> str | None:

@@ -16,7 +16,9 @@ the logs alone, so that live processing and a replay agree:
   (caught up to its high watermark, or done up to the tick's place), as Kafka Streams does.
 
 Nothing here touches Kafka: the processor feeds messages and markers in and applies what
-:meth:`PartitionSequencer.drain` releases.
+:meth:`PartitionSequencer.drain` releases. Whatever it holds is persisted by the processor
+(messages one table key each, markers in :class:`SequencerState`), so every message can be
+acked at once: a crash loses or reorders nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import datetime as dt
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,28 +38,35 @@ class TickMarker:
     business_date: dt.date | None = None
     occurred_at: int = 0
     places: dict[str, int] = field(default_factory=dict)  # topic -> offset in this partition
-    item: Any = None  # the plumbing's handle (the Faust event), for acking
 
 
 @dataclass
 class Held:
-    """An input message waiting for its turn."""
+    """An input message waiting for its turn (with everything needed to apply or dead-letter it)."""
 
     topic: str
     offset: int
     timestamp: float
     calendar_end: int  # the calendar topic's end offset when this message was read
-    item: Any = None  # the plumbing's handle (the Faust event)
+    key: bytes | None = None
+    value: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    persisted: bool = field(default=False, compare=False)  # stored in the table by the processor
 
 
 @dataclass
 class SequencerState:
-    """What must survive a restart (the rest is rebuilt from redelivered messages)."""
+    """Everything about a partition's order that must survive a restart, except held messages."""
 
     released_next: dict[str, int] = field(default_factory=dict)  # per topic: offset after the last released
     calendar_done: int = 0  # calendar offsets below this are applied or skipped
     business_date: dt.date | None = None
     last_tick_id: str | None = None
+    next_seen: dict[str, int] = field(default_factory=dict)  # per topic: offset after the last queued
+    calendar_seen: int = 0  # markers below this calendar offset were received
+    pending: tuple[TickMarker, ...] = ()  # ticks waiting for their places, in calendar order
+    skipped: tuple[TickMarker, ...] = ()  # markers to release once every marker before them is done
+    markers_next: int = 0  # offset after the last marker taken from this partition of the ticks topic
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class PartitionSequencer:
         self,
         topics: Sequence[str],
         state: SequencerState | None = None,
+        held: Sequence[Held] = (),
         *,
         patience_seconds: float = 2.0,
     ) -> None:
@@ -82,12 +91,21 @@ class PartitionSequencer:
         self._rank = {t: i for i, t in enumerate(self.topics)}
         self.state = state or SequencerState()
         self.queues: dict[str, deque[Held]] = {t: deque() for t in self.topics}
-        self.next_seen: dict[str, int] = {t: self.state.released_next.get(t, 0) for t in self.topics}
-        self.pending: list[TickMarker] = []
-        self.calendar_seen = self.state.calendar_done
+        released = self.state.released_next
+        self.next_seen: dict[str, int] = {
+            t: max(self.state.next_seen.get(t, 0), released.get(t, 0)) for t in self.topics
+        }
+        for message in sorted(held, key=lambda h: (h.topic, h.offset)):
+            # Only what was held when the state was saved; the rest is redelivered or released.
+            if message.topic in self.queues and released.get(message.topic, 0) <= message.offset < self.next_seen[
+                message.topic
+            ]:
+                self.queues[message.topic].append(message)
+        self.pending: list[TickMarker] = list(self.state.pending)
+        self.calendar_seen = max(self.state.calendar_seen, self.state.calendar_done)
         self.patience_seconds = patience_seconds
         self._waiting_since: float | None = None
-        self._skipped: list[TickMarker] = []  # markers to ack once every marker before them is done
+        self._skipped: list[TickMarker] = list(self.state.skipped)
 
     # ------------------------------------------------------------------ input
     def offer(self, held: Held) -> bool:
@@ -98,8 +116,13 @@ class PartitionSequencer:
         self.queues[held.topic].append(held)
         return True
 
-    def offer_marker(self, marker: TickMarker) -> bool:
-        """Take a calendar marker; False for a redelivery. Stale ticks become skips."""
+    def offer_marker(self, marker: TickMarker, offset: int | None = None) -> bool:
+        """Take a calendar marker (found at *offset* of the ticks topic); False for a redelivery.
+
+        Stale ticks become skips.
+        """
+        if offset is not None:
+            self.state.markers_next = max(self.state.markers_next, offset + 1)
         if marker.calendar_offset < self.calendar_seen:
             return False
         self.calendar_seen = marker.calendar_offset + 1
@@ -112,6 +135,17 @@ class PartitionSequencer:
     def _is_stale(self, marker: TickMarker) -> bool:
         latest = self.pending[-1].business_date if self.pending else self.state.business_date
         return latest is not None and marker.business_date is not None and marker.business_date <= latest
+
+    def snapshot(self) -> SequencerState:
+        """The state to persist now (held messages are persisted one by one by the caller)."""
+        self.state.next_seen = dict(self.next_seen)
+        self.state.calendar_seen = self.calendar_seen
+        self.state.pending = tuple(self.pending)
+        self.state.skipped = tuple(self._skipped)
+        return self.state
+
+    def held_messages(self) -> list[Held]:
+        return [h for q in self.queues.values() for h in q]
 
     # ------------------------------------------------------------------ output
     def held_count(self) -> int:
@@ -134,8 +168,6 @@ class PartitionSequencer:
         """Release, in order, everything that may be applied now."""
         while True:
             yield from self._release_skips()
-            if any(q and q[0].calendar_end > self.calendar_seen for q in self.queues.values()):
-                return  # a tick published before these messages has not reached us yet
             tick = self.pending[0] if self.pending else None
             if tick is not None and not self.blocking_topics():
                 self.pending.pop(0)
@@ -145,6 +177,8 @@ class PartitionSequencer:
                 self._waiting_since = None
                 yield Release(marker=tick)
                 continue
+            if any(q and q[0].calendar_end > self.calendar_seen for q in self.queues.values()):
+                return  # a tick published before these messages has not reached us yet
             candidates = [
                 t for t, q in self.queues.items()
                 if q and (tick is None or q[0].offset < tick.places.get(t, 0))

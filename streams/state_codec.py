@@ -8,6 +8,7 @@ Fields are positional: new fields go at the end with a default, so older values 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import json
@@ -17,7 +18,7 @@ from arrears.domain import cases, ledger
 from arrears.domain import events as ev
 from arrears.domain.loan import LoanState
 
-from .sequencer import SequencerState
+from .sequencer import Held, SequencerState, TickMarker
 
 # Codes are part of the stored format: never reuse or renumber one.
 _CODES: dict[str, type] = {
@@ -36,6 +37,8 @@ _CODES: dict[str, type] = {
     "Y": ev.RepaymentReceived,
     "V": ev.RepaymentReversed,
     "Q": SequencerState,
+    "T": TickMarker,
+    "M": Held,
 }
 _BY_CLASS = {cls: code for code, cls in _CODES.items()}
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _CODES.values()}
@@ -51,8 +54,10 @@ def register(code: str, cls: type) -> None:
 
 
 def _encode(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, bool)):
+    if value is None or isinstance(value, (str, int, bool, float)):
         return value
+    if isinstance(value, bytes):
+        return {"b": base64.b64encode(value).decode()}
     code = _BY_CLASS.get(type(value))
     if code is not None:
         return {code: [_encode(getattr(value, name)) for name in _FIELDS[type(value)]]}
@@ -78,6 +83,8 @@ def _decode(value: Any) -> Any:
             return frozenset(_decode(v) for v in body)
         if code == "#":
             return {_decode(k): _decode(v) for k, v in body}
+        if code == "b":
+            return base64.b64decode(body)
         cls = _CODES[code]
         names = _FIELDS[cls]
         return cls(**{name: _decode(v) for name, v in zip(names, body, strict=False)})

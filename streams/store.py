@@ -18,14 +18,22 @@ from faust.streams import _current_event
 
 from arrears.domain.loan import LoanState
 
-from .sequencer import SequencerState
+from .sequencer import Held, SequencerState
 from .state_codec import decode_state, decode_wake, encode_state
 
-_SEQUENCER_PREFIX = b"\x00sequencer:"  # one key per partition (the memory store is one dict)
+# Keys that are not loans start with NUL (which no loan id may contain); the memory store is
+# one dict for every partition, so they carry the partition.
+_INTERNAL = b"\x00"
+_SEQUENCER_PREFIX = b"\x00sequencer:"
+_HELD_PREFIX = b"\x00held:"
 
 
 def sequencer_key(partition: int) -> bytes:
     return _SEQUENCER_PREFIX + str(partition).encode()
+
+
+def held_key(partition: int, held: Held) -> bytes:
+    return b"%s%d:%s:%020d" % (_HELD_PREFIX, partition, held.topic.encode(), held.offset)
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -33,8 +41,24 @@ def partition_of(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+class _Message:
+    __slots__ = ("partition",)
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+
+
+class PartitionContext:
+    """Stands in for Faust's current event: its stores read the partition from ``event.message``."""
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, partition: int) -> None:
+        self.message = _Message(partition)
+
+
 def bind_event(event: Any) -> None:
-    """Make *event* Faust's current event: tables choose the changelog partition from it."""
+    """Make *event* Faust's current event: table stores choose the partition from it."""
     _current_event.set(weakref.ref(event))
 
 
@@ -75,7 +99,7 @@ class PartitionStore:
         self.table = table
         self.partition = partition
         self.cache = cache
-        self.event: Any = None  # an event of this partition, for the table's context
+        self.event = PartitionContext(partition)  # for the table store's partition
         self._wake = wake
         self._on_put = on_put
         self._dirty: dict[str, LoanState] = {}
@@ -101,19 +125,36 @@ class PartitionStore:
     def dirty(self) -> int:
         return len(self._dirty)
 
-    def write(self, sequencer: SequencerState) -> list[asyncio.Future[Any]]:
-        """Send every changed loan, then the sequencer state, to the changelog (in that order)."""
+    def write(
+        self, sequencer: SequencerState, newly_held: list[Held], released: list[Held]
+    ) -> list[asyncio.Future[Any]]:
+        """Send the batch's changes to the changelog in the one order that survives any crash.
+
+        Changed loans and newly held messages first, then the sequencer state (which says what
+        was seen and released), then the tombstones of released messages: a crash leaves a
+        prefix, and every prefix is either redelivered or recognised on restart.
+        """
         bind_event(self.event)
         futures = []
         for loan_id, state in self._dirty.items():
             futures.append(self._put_raw(loan_id.encode(), encode_state(state, self._wake(state))))
         self._dirty.clear()
+        for held in newly_held:
+            futures.append(self._put_raw(held_key(self.partition, held), encode_state(held)))
+            held.persisted = True
         futures.append(self._put_raw(sequencer_key(self.partition), encode_state(sequencer)))
+        for held in released:
+            futures.append(self._delete_raw(held_key(self.partition, held)))
         return futures
 
     def _put_raw(self, key: bytes, value: bytes) -> asyncio.Future[Any]:
         future = self.table.send_changelog(self.partition, key, value)
         self.table.data[key] = value
+        return future  # type: ignore[no-any-return]
+
+    def _delete_raw(self, key: bytes) -> asyncio.Future[Any]:
+        future = self.table.send_changelog(self.partition, key, None, value_serializer="raw")
+        self.table.data.pop(key, None)
         return future  # type: ignore[no-any-return]
 
     def load_sequencer(self) -> SequencerState | None:
@@ -122,20 +163,33 @@ class PartitionStore:
         return decode_state(raw) if raw is not None else None
 
 
-def scan(table: Any, partitions: set[int], total_partitions: int) -> Iterator[tuple[int, str, bytes]]:
-    """(partition, loan id, raw value) of every loan stored for *partitions* on this worker."""
+def _internal_partition(key: bytes) -> int:
+    return int(key.split(b":", 2)[1])
+
+
+def scan(
+    table: Any, partitions: set[int], total_partitions: int
+) -> Iterator[tuple[int, str | None, bytes]]:
+    """(partition, loan id, raw value) of every loan stored for *partitions* on this worker,
+    and (partition, None, raw value) of every held message."""
     store = table.data
-    known = getattr(store, "_key_partition", {})
     dbs = getattr(store, "_dbs", None)
     if dbs is not None:  # RocksDB: one database per partition
         for partition in partitions:
-            db = store._db_for_partition(partition)
-            for key, value in db.items():
-                if not key.startswith(_SEQUENCER_PREFIX):
+            for key, value in store._db_for_partition(partition).items():
+                if key.startswith(_HELD_PREFIX):
+                    yield partition, None, value
+                elif not key.startswith(_INTERNAL):
                     yield partition, key.decode(), value
         return
+    known = getattr(store, "_key_partition", {})
     for key, value in list(store.data.items()):
-        if key.startswith(_SEQUENCER_PREFIX) or value is None:
+        if value is None or key.startswith(_SEQUENCER_PREFIX):
+            continue
+        if key.startswith(_HELD_PREFIX):
+            partition = _internal_partition(key)
+            if partition in partitions:
+                yield partition, None, value
             continue
         partition = known.get(key)
         if partition is None:
@@ -144,4 +198,5 @@ def scan(table: Any, partitions: set[int], total_partitions: int) -> Iterator[tu
             yield partition, key.decode(), value
 
 
-__all__ = ["PartitionStore", "StateCache", "scan", "partition_of", "bind_event", "decode_wake", "sequencer_key"]
+__all__ = ["PartitionStore", "StateCache", "scan", "partition_of", "bind_event", "decode_wake", "sequencer_key",
+           "held_key"]

@@ -50,6 +50,9 @@ class LoanState:
     case_count: int = 0
     case: Case | None = None  # the current case: open, or the last one closed
     history: tuple[CaseSummary, ...] = ()
+    # The business date of the last change: every tick up to it has been applied to this loan.
+    # A restart may replay ticks the loan already saw; they must not apply twice.
+    as_of: dt.date | None = None
 
     @property
     def open_case(self) -> Case | None:
@@ -120,7 +123,7 @@ def apply_event(state: LoanState, event: ev.InputEvent, ctx: Context) -> tuple[L
     if fingerprint in state.applied:
         return state, []
     step = _Step(event.event_id, event.occurred_at)
-    state = replace(state, applied=state.applied | {fingerprint})
+    state = replace(state, applied=state.applied | {fingerprint}, as_of=ctx.business_date or state.as_of)
     state = _apply(state, event, ctx, step)
     return state, step.outputs
 
@@ -276,6 +279,8 @@ def apply_tick(state: LoanState, tick: ev.Tick, ctx: Context) -> tuple[LoanState
     """Move this loan to the tick's business date: escalate or open a case."""
     if state.account is None or state.closed_reason is not None:
         return state, []
+    if state.as_of is not None and tick.business_date <= state.as_of:
+        return state, []
     step = _Step(tick.event_id, tick.occurred_at)
     date = tick.business_date
     rules = ctx.rules
@@ -298,10 +303,10 @@ def apply_tick(state: LoanState, tick: ev.Tick, ctx: Context) -> tuple[LoanState
             )
         moved = replace(case, reported_bucket=fig.bucket, dpd=fig.dpd, bucket=fig.bucket, overdue_amount=fig.overdue_amount)
         if moved != case:
-            state = _with_case(state, moved, step)
+            state = replace(_with_case(state, moved, step), as_of=date)
         return state, step.outputs
     if fig.dpd > rules.grace_days and fig.oldest_due_date is not None:
-        state = _open_case(state, fig, date, step)
+        state = replace(_open_case(state, fig, date, step), as_of=date)
     return state, step.outputs
 
 

@@ -19,7 +19,8 @@ from .planner import Plan, Planner
 from .schemas import FineractSchemas
 
 __all__ = [
-    "ContractError", "FineractDecodeError", "FineractError", "FineractSchemaError", "FineractUnknownSchemaError",
-    "MappingError", "ItemResult", "MappedRecord", "MappingOptions", "map_item", "map_message", "Envelope",
-    "EventItem", "FineractMessage", "decode_message", "Plan", "Planner", "FineractSchemas",
+    "ContractError", "FineractDecodeError", "FineractError", "FineractSchemaError",
+    "FineractUnknownSchemaError", "MappingError", "ItemResult", "MappedRecord", "MappingOptions",
+    "map_item", "map_message", "Envelope", "EventItem", "FineractMessage", "decode_message", "Plan",
+    "Planner", "FineractSchemas",
 ]

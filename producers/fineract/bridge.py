@@ -24,11 +24,20 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from arrears import dlq
 from arrears.errors import BrokerError, PublishError
-from arrears.kafka import client_config, create_topics, existing_topics, make_admin, make_producer
+from arrears.kafka import (
+    client_config,
+    create_topics,
+    existing_topics,
+    make_admin,
+    make_producer,
+    producer_config,
+)
 from arrears.settings import Settings
 from arrears.topics import TopicSpec
 from producers.publisher import LoanEventPublisher
@@ -36,7 +45,7 @@ from schemas import CodecError, get_codec
 
 from .errors import FineractError
 from .mapping import MappingOptions, wanted
-from .messages import decode_message
+from .messages import decode_envelope, decode_payloads
 from .planner import Plan, Planner
 from .schemas import FineractSchemas
 
@@ -111,7 +120,9 @@ def last_business_date(settings: Settings, calendar: str, timeout: float = 15.0)
     """The latest business date already ticked for *calendar*, read from the tail of the calendar topic."""
     topic = settings.topics.business_date
     consumer = Consumer(client_config(settings, **{
-        "group.id": f"{default_group(settings)}-tail", "enable.auto.commit": False, "enable.partition.eof": True,
+        "group.id": f"{default_group(settings)}-tail",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
     }))
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout, cached=False)
@@ -125,8 +136,9 @@ def last_business_date(settings: Settings, calendar: str, timeout: float = 15.0)
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     return latest
                 continue
             try:
@@ -136,13 +148,53 @@ def last_business_date(settings: Settings, calendar: str, timeout: float = 15.0)
             if decoded.name == "BusinessDateChanged" and decoded.value.get("calendar") == calendar:
                 date = decoded.value["business_date"]
                 latest = date if latest is None or date > latest else latest
-            if msg.offset() >= high - 1:
+            if _coordinates(msg)[2] >= high - 1:
                 return latest
         raise BrokerError(f"timed out reading the last business date from {topic}")
     except KafkaException as exc:
         raise BrokerError(f"cannot read the last business date from {topic}: {exc}") from exc
     finally:
         consumer.close()
+
+
+class AckTrackingProducer(Producer):
+    """A producer that remembers, per partition, the offset after the last record the broker acknowledged.
+
+    A tick's barrier must place it after every record published before it. The barrier comes
+    from the partitions' end offsets, and an end offset is not always an upper bound on what
+    was acknowledged (the embedded broker reports the last batch's base offset + 1), so the
+    bridge also raises each barrier entry to what it saw acknowledged itself.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.acknowledged: dict[tuple[str, int], int] = {}  # next offset after the last acknowledged
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        callback = kwargs.pop("on_delivery", None) or kwargs.pop("callback", None)
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                topic, partition, offset = _coordinates(msg)
+                place = (topic, partition)
+                self.acknowledged[place] = max(self.acknowledged.get(place, 0), offset + 1)
+            if callback is not None:
+                callback(err, msg)
+
+        kwargs["on_delivery"] = on_delivery
+        super().produce(*args, **kwargs)
+
+    def raise_barrier(self, barrier: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """*barrier* with each offset at least past what this producer saw acknowledged there."""
+        seen = self.acknowledged
+        return [{**entry, "offset": max(entry["offset"], seen.get((entry["topic"], entry["partition"]), 0))}
+                for entry in barrier]
+
+
+def _coordinates(msg: Message) -> tuple[str, int, int]:
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    assert topic is not None and partition is not None and offset is not None  # set on every consumed record
+    return topic, partition, offset
 
 
 class FineractBridge:
@@ -161,6 +213,7 @@ class FineractBridge:
         self._since_commit = 0
         self._consumer: Consumer | None = None
         self._publisher: LoanEventPublisher | None = None
+        self._producer: AckTrackingProducer | None = None
         self._dlq_producer: Producer | None = None
 
     # ------------------------------------------------------------------ loop
@@ -172,17 +225,19 @@ class FineractBridge:
         calendar = settings.config.calendar
         last = last_business_date(settings, calendar)
         planner = Planner(calendar, self.config.options, tenant=self.config.tenant, last_business_date=last)
+        group = self.config.group_id or default_group(settings)
         log.info("bridging %s -> Arrears topics (prefix %r), last business date %s, group %s",
-                 self.topic, settings.arrears_topic_prefix, last, self.config.group_id or default_group(settings))
+                 self.topic, settings.arrears_topic_prefix, last, group)
         self._consumer = Consumer(client_config(settings, **{
-            "group.id": self.config.group_id or default_group(settings),
+            "group.id": group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": settings.arrears_session_timeout_ms,
         }))
         dlq_producer = self._dlq_producer = make_producer(settings)
         next_report = time.monotonic() + 60
-        with LoanEventPublisher(settings) as publisher:
+        self._producer = AckTrackingProducer(producer_config(settings))
+        with LoanEventPublisher(settings, producer=self._producer) as publisher:
             self._publisher = publisher
             try:
                 self._consumer.subscribe([self.topic], on_revoke=self._on_revoke)
@@ -210,23 +265,28 @@ class FineractBridge:
             return
         self.stats.messages += 1
         try:
-            message = decode_message(self.schemas, msg.value(), wanted)
+            envelope, payload = decode_envelope(self.schemas, msg.value())
         except FineractError as exc:
             self._dead_letter(msg, exc.reason, str(exc))
         else:
-            self._execute(msg, planner.plan(message))
-        self._pending[(msg.topic(), msg.partition())] = msg.offset() + 1
+            try:
+                plan = planner.plan(decode_payloads(self.schemas, envelope, payload, wanted))
+            except FineractError as exc:
+                plan = planner.failed(envelope, exc)  # the envelope's business date still counts
+            self._execute(msg, plan)
+        topic, partition, offset = _coordinates(msg)
+        self._pending[(topic, partition)] = offset + 1
         self._since_commit += 1
 
     def _execute(self, msg: Message, plan: Plan) -> None:
         """Publish a plan: its tick once everything before it is acknowledged, then its records."""
-        assert self._publisher is not None
+        assert self._publisher is not None and self._producer is not None
         if plan.other_tenant:
             self.stats.other_tenant += 1
             return
         if plan.tick is not None:
             self._commit()  # every record of the earlier business dates acknowledged (and committed)
-            tick = {**plan.tick.value, "barrier": self._publisher.barrier()}
+            tick = {**plan.tick.value, "barrier": self._producer.raise_barrier(self._publisher.barrier())}
             self._publisher.publish(plan.tick.record, tick, wait=True)
             self.stats.ticks += 1
             log.info("business date %s (from Fineract message %d)", tick["business_date"], plan.envelope.id)
@@ -235,7 +295,8 @@ class FineractBridge:
             return
         if plan.duplicate:
             self.stats.duplicates += 1
-            log.debug("re-sent Fineract message %d (%s) already bridged", plan.envelope.id, plan.envelope.type)
+            log.debug("re-sent Fineract message %d (%s) already bridged",
+                      plan.envelope.id, plan.envelope.type)
             return
         records = plan.records
         try:
@@ -256,13 +317,19 @@ class FineractBridge:
 
     def _dead_letter(self, msg: Message, reason: str, error: str) -> None:
         assert self._dlq_producer is not None
+        topic, partition, offset = _coordinates(msg)
         # Errors name fields, ids and amounts, never a customer's personal data.
-        log.warning("dead-lettering %s[%d]@%d: %s: %s", msg.topic(), msg.partition(), msg.offset(), reason, error)
-        headers = dlq.dlq_headers(reason, error, msg.topic(), msg.partition(), msg.offset(), msg.headers())
+        log.warning("dead-lettering %s[%d]@%d: %s: %s", topic, partition, offset, reason, error)
+        raw = msg.headers() or []
+        pairs = list(raw.items()) if isinstance(raw, dict) else raw
+        original = [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
+        headers: list[tuple[str, str | bytes | None]] = [
+            *dlq.dlq_headers(reason, error, topic, partition, offset, original)
+        ]
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             if err is not None:
-                self._dlq_failures.append(f"{msg.topic()}[{msg.partition()}]@{msg.offset()}: {err.str()}")
+                self._dlq_failures.append(f"{topic}[{partition}]@{offset}: {err.str()}")
 
         while True:
             try:

@@ -47,6 +47,10 @@ REPAYMENT_EVENTS = frozenset({
     "LoanTransactionPayoutRefundPostBusinessEvent",
     "LoanTransactionGoodwillCreditPostBusinessEvent",
 })
+#: snapshots that open the loan in Arrears. Later snapshots only revise the schedule: a re-sent
+#: LoanOpened refreshes the customer (SPEC §4), and Fineract's events carry no contact data, so
+#: re-sending it would wipe what the lender added (see docs/fineract.md, "Customer data").
+OPENING_EVENTS = frozenset({"LoanDisbursalBusinessEvent"})
 CLOSING_EVENTS = {
     "LoanWrittenOffPostBusinessEvent": "WRITTEN_OFF",
     "LoanChargeOffPostBusinessEvent": "WRITTEN_OFF",
@@ -55,8 +59,8 @@ CLOSING_EVENTS = {
 REOPENING_EVENTS = frozenset({"LoanUndoWrittenOffBusinessEvent", "LoanUndoChargeOffBusinessEvent"})
 ADJUST_EVENT = "LoanAdjustTransactionBusinessEvent"
 
-_REPAYMENT_TYPE_FLAGS = ("repayment", "recoveryRepayment", "merchantIssuedRefund", "payoutRefund", "goodwillCredit",
-                         "repaymentAtDisbursement")
+_REPAYMENT_TYPE_FLAGS = ("repayment", "recoveryRepayment", "merchantIssuedRefund", "payoutRefund",
+                         "goodwillCredit", "repaymentAtDisbursement")
 _REPAYMENT_TYPE_CODES = frozenset({
     "loanTransactionType.repayment", "loanTransactionType.recoveryRepayment",
     "loanTransactionType.merchantIssuedRefund", "loanTransactionType.payoutRefund",
@@ -80,7 +84,7 @@ REVERSAL_REASONS = {
     "reversed": "FINERACT_REVERSAL",  # a transaction that arrives already manuallyReversed
 }
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CHANNEL_JUNK = re.compile(r"\W+")
 
 
@@ -137,7 +141,8 @@ def to_minor(amount: Any, decimal_places: int, what: str) -> int:
     whole = scaled.to_integral_value()
     if scaled != whole:
         raise ContractError(
-            f"{what}: {value.normalize()} has more precision than the currency's {decimal_places} decimal places"
+            f"{what}: {value.normalize()} has more precision than the currency's "
+            f"{decimal_places} decimal places"
         )
     return int(whole)
 
@@ -183,7 +188,7 @@ def occurred_at_of(envelope: Envelope) -> int:
     except (TypeError, ValueError):
         raise MappingError(f"createdAt: {envelope.created_at!r} is not an ISO date-time") from None
     if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.timezone.utc)  # Fineract writes UTC without an offset
+        created = created.replace(tzinfo=dt.UTC)  # Fineract writes UTC without an offset
     return (created - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
@@ -224,7 +229,8 @@ def loan_close_reason(snapshot: Mapping[str, Any]) -> str | None:
     if snapshot.get("chargedOff"):
         return "WRITTEN_OFF"
     status = snapshot.get("status") or {}
-    reason = _CLOSED_STATUSES.get(status.get("id"))
+    status_id = status.get("id")
+    reason = _CLOSED_STATUSES.get(status_id) if isinstance(status_id, int) else None
     if reason is not None:
         return reason
     return next((r for flag, r in _CLOSED_FLAGS if status.get(flag)), None)
@@ -235,15 +241,16 @@ def _serviced(status: Mapping[str, Any]) -> bool:
 
 
 def _loan_account(src: _Source, loan: dict[str, Any], options: MappingOptions) -> ItemResult:
-    """A loan snapshot: LoanOpened and its schedule while serviced, LoanClosed once closed."""
+    """A loan snapshot: its schedule while serviced (and LoanOpened on disbursal), LoanClosed once closed."""
     loan_id = _id(loan.get("id"), "id")
     reason = loan_close_reason(loan)
     if reason is not None:
         return ItemResult(src.item.type, (_closed(src, loan_id, reason),))
     status = loan.get("status") or {}
     if not _serviced(status):
-        return ItemResult(src.item.type, skipped=f"loan status {status.get('code') or status.get('id')} is not "
-                                                  "serviced (not disbursed, withdrawn or rejected)")
+        code = status.get("code") or status.get("id")
+        reason = f"loan status {code} is not serviced (not disbursed, withdrawn or rejected)"
+        return ItemResult(src.item.type, skipped=reason)
     schedule = loan.get("repaymentSchedule") or {}
     currency, places = _currency(schedule.get("currency") or (loan.get("summary") or {}).get("currency"),
                                  "repaymentSchedule.currency")
@@ -251,6 +258,8 @@ def _loan_account(src: _Source, loan: dict[str, Any], options: MappingOptions) -
     if principal is None:
         principal = (loan.get("summary") or {}).get("principalDisbursed")
     product = loan.get("product") or {}
+    # Fineract's product code is its shortName; events usually carry only the product id.
+    product_code = product.get("shortName") or loan.get("loanProductId") or loan.get("loanProductName") or ""
     customer: dict[str, Any] = {
         # Only what Fineract's event has; the contract's empty strings mean "the loan system has none".
         "name": loan.get("clientName") or "",
@@ -268,18 +277,19 @@ def _loan_account(src: _Source, loan: dict[str, Any], options: MappingOptions) -
         "occurred_at": src.occurred_at,
         "loan_id": loan_id,
         "customer_id": _id(loan.get("clientId"), "clientId (loans without a client are not supported)"),
-        "product_code": str(product.get("shortName") or loan.get("loanProductId") or loan.get("loanProductName") or ""),
+        "product_code": str(product_code),
         "currency": currency,
         "principal": to_minor(principal, places, "principal"),
         "opened_on": (_date(timeline["actualDisbursementDate"], "timeline.actualDisbursementDate")
                       if timeline.get("actualDisbursementDate") else business_date_of(src.envelope)),
         "customer": customer,
     })
-    records = [opened]
+    records = [opened] if src.item.type in OPENING_EVENTS else []
     for i, period in enumerate(schedule.get("periods") or ()):
         if period.get("period") is None:
             continue  # the disbursement row: nothing is due on it
-        records.append(_scheduled_period(src, loan_id, currency, places, period, f"repaymentSchedule.periods[{i}]"))
+        where = f"repaymentSchedule.periods[{i}]"
+        records.append(_scheduled_period(src, loan_id, currency, places, period, where))
     return ItemResult(src.item.type, tuple(records))
 
 
@@ -441,7 +451,8 @@ def map_item(envelope: Envelope, item: EventItem, options: MappingOptions | None
     options = options or MappingOptions()
     handler = HANDLERS.get(item.dataschema)
     if handler is None or item.payload is None:
-        return ItemResult(item.type, skipped=f"{item.type} ({item.dataschema.rsplit('.', 1)[-1]}) is not mapped")
+        schema = item.dataschema.rsplit(".", 1)[-1]
+        return ItemResult(item.type, skipped=f"{item.type} ({schema}) is not mapped")
     src = _Source(envelope, item, occurred_at_of(envelope))
     try:
         return handler(src, item.payload, options)

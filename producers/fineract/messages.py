@@ -69,20 +69,26 @@ def _envelope(value: dict[str, Any]) -> Envelope:
     )
 
 
-def decode_message(schemas: FineractSchemas, data: bytes | None, wanted: Wanted = lambda _t, _s: True) -> FineractMessage:
-    """Decode a Kafka value into its envelope and events; raise a typed error for bytes that do not decode.
+def decode_envelope(schemas: FineractSchemas, data: bytes | None) -> tuple[Envelope, bytes]:
+    """The ``MessageV1`` envelope of a Kafka value and its (still encoded) payload."""
+    _, value = schemas.decode(data, expected=ENVELOPE)
+    return _envelope(value), value["data"]
+
+
+def decode_payloads(
+    schemas: FineractSchemas, envelope: Envelope, data: bytes, wanted: Wanted = lambda _t, _s: True
+) -> FineractMessage:
+    """Decode the events an envelope carries (bulk items in their order).
 
     Payloads of types *wanted* rejects are not decoded at all, so an event type the bridge
     skips never needs its schema (a lender may enable events we have no use for).
     """
-    _, value = schemas.decode(data, expected=ENVELOPE)
-    envelope = _envelope(value)
     if not envelope.is_bulk:
         payload = None
         if wanted(envelope.type, envelope.dataschema):
-            payload = schemas.decode(value["data"], expected=envelope.dataschema)[1]
+            payload = schemas.decode(data, expected=envelope.dataschema)[1]
         return FineractMessage(envelope, (EventItem(0, envelope.type, envelope.dataschema, payload),))
-    _, bulk = schemas.decode(value["data"], expected=BULK_PAYLOAD)
+    _, bulk = schemas.decode(data, expected=BULK_PAYLOAD)
     items: list[EventItem] = []
     for item in bulk["datas"]:
         payload = None
@@ -93,3 +99,11 @@ def decode_message(schemas: FineractSchemas, data: bytes | None, wanted: Wanted 
                 raise type(exc)(f"bulk item {item['id']} ({item['type']}): {exc}") from exc
         items.append(EventItem(item["id"], item["type"], item["dataschema"], payload))
     return FineractMessage(envelope, tuple(items))
+
+
+def decode_message(
+    schemas: FineractSchemas, data: bytes | None, wanted: Wanted = lambda _t, _s: True
+) -> FineractMessage:
+    """Decode a Kafka value into its envelope and events; raise a typed error for bytes that do not decode."""
+    envelope, payload = decode_envelope(schemas, data)
+    return decode_payloads(schemas, envelope, payload, wanted)

@@ -73,14 +73,9 @@ class Planner:
         if self.tenant is not None and envelope.tenant_id != self.tenant:
             return Plan(envelope, other_tenant=True)
         try:
-            business_date = business_date_of(envelope)
-            occurred_at = occurred_at_of(envelope)
+            tick = self._advance(envelope)
         except FineractError as exc:
             return Plan(envelope, error=exc)
-        tick = None
-        if self.last_business_date is None or business_date > self.last_business_date:
-            tick = business_date_tick(self.calendar, business_date, occurred_at)
-            self.last_business_date = business_date
         key = envelope.idempotency_key
         if key in self._seen:
             self._seen.move_to_end(key)
@@ -93,3 +88,22 @@ class Planner:
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
         return Plan(envelope, tick=tick, results=results)
+
+    def failed(self, envelope: Envelope, error: FineractError) -> Plan:
+        """The plan of a message whose envelope decoded but whose payload did not: its tick, then the DLQ."""
+        if self.tenant is not None and envelope.tenant_id != self.tenant:
+            return Plan(envelope, other_tenant=True)
+        try:
+            tick = self._advance(envelope)
+        except FineractError:
+            tick = None
+        return Plan(envelope, tick=tick, error=error)
+
+    def _advance(self, envelope: Envelope) -> MappedRecord | None:
+        """The tick a message's business date calls for (only forward), or None."""
+        business_date = business_date_of(envelope)
+        occurred_at = occurred_at_of(envelope)
+        if self.last_business_date is not None and business_date <= self.last_business_date:
+            return None
+        self.last_business_date = business_date
+        return business_date_tick(self.calendar, business_date, occurred_at)

@@ -91,7 +91,9 @@ def _build(full_name: str, definitions: dict[str, dict[str, Any]], directory: Pa
         expanded = expand(full_name, definitions)
         parsed = fastavro.parse_schema(expanded, _write_hint=False)
     except KeyError as exc:
-        raise FineractSchemaError(f"{directory}: {full_name} refers to {exc.args[0]}, which no file defines") from None
+        raise FineractSchemaError(
+            f"{directory}: {full_name} refers to {exc.args[0]}, which no file defines"
+        ) from None
     except (SchemaParseException, TypeError, ValueError) as exc:
         raise FineractSchemaError(f"{directory}: {full_name} does not parse: {exc}") from None
     canonical = to_parsing_canonical_form(parsed)
@@ -125,8 +127,8 @@ class FineractSchemas:
                 raise FineractSchemaError(f"{directory}: not a directory of Fineract .avsc files")
             definitions = _read_definitions(directory)
             if ENVELOPE not in definitions:
-                raise FineractSchemaError(f"{directory}: no {ENVELOPE} (MessageV1.avsc) found; is it Fineract's "
-                                          "fineract-avro-schemas/src/main/avro?")
+                raise FineractSchemaError(f"{directory}: no {ENVELOPE} (MessageV1.avsc) found; is it "
+                                          "Fineract's fineract-avro-schemas/src/main/avro?")
             loaded += [
                 _build(name, definitions, directory)
                 for name, schema in definitions.items()
@@ -153,7 +155,9 @@ class FineractSchemas:
         except KeyError:
             raise FineractUnknownSchemaError(f"no Fineract schema named {full_name}") from None
 
-    def decode(self, data: bytes | None, *, expected: str | None = None) -> tuple[FineractSchema, dict[str, Any]]:
+    def decode(
+        self, data: bytes | None, *, expected: str | None = None
+    ) -> tuple[FineractSchema, dict[str, Any]]:
         """Decode one single-object-encoded value; *expected* is the full name it must be (``dataschema``).
 
         The fingerprint decides the writer schema (it is what the bytes were written with);
@@ -162,7 +166,8 @@ class FineractSchemas:
         if not data:
             raise FineractDecodeError("empty value")
         if data[:2] != SINGLE_OBJECT_MARKER:
-            raise FineractDecodeError(f"not Avro single-object encoding (first bytes {bytes(data[:2]).hex()})")
+            first = bytes(data[:2]).hex()
+            raise FineractDecodeError(f"not Avro single-object encoding (first bytes {first})")
         if len(data) < HEADER_LENGTH:
             raise FineractDecodeError(f"truncated single-object header ({len(data)} bytes)")
         fp = bytes(data[2:HEADER_LENGTH])
@@ -170,8 +175,8 @@ class FineractSchemas:
         if schema is None:
             what = f" for {expected}" if expected else ""
             raise FineractUnknownSchemaError(
-                f"unknown schema fingerprint {fp.hex()}{what} (not among the {len(self._by_fingerprint)} loaded "
-                "Fineract schemas: is --schemas the version this Fineract runs?)"
+                f"unknown schema fingerprint {fp.hex()}{what} (not among the {len(self._by_fingerprint)} "
+                "loaded Fineract schemas: is --schemas the version this Fineract runs?)"
             )
         if expected is not None and schema.full_name != expected:
             raise FineractUnknownSchemaError(
@@ -186,7 +191,8 @@ class FineractSchemas:
         except (UnicodeDecodeError, ValueError, TypeError, KeyError, OverflowError, MemoryError) as exc:
             raise FineractDecodeError(f"{schema.name}: corrupt body ({type(exc).__name__})") from exc
         if buf.tell() != len(data):
-            raise FineractDecodeError(f"{schema.name}: {len(data) - buf.tell()} trailing bytes after the body")
+            extra = len(data) - buf.tell()
+            raise FineractDecodeError(f"{schema.name}: {extra} trailing bytes after the body")
         if not isinstance(value, dict):
             raise FineractDecodeError(f"{schema.name}: not a record")
         return schema, value

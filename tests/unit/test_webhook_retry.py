@@ -31,12 +31,23 @@ NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 @pytest.mark.parametrize(
     ("status", "verdict"),
     [
-        (200, Verdict.DELIVERED), (202, Verdict.DELIVERED), (204, Verdict.DELIVERED),
-        (500, Verdict.RETRY), (502, Verdict.RETRY), (503, Verdict.RETRY), (504, Verdict.RETRY),
-        (429, Verdict.RETRY), (408, Verdict.RETRY),
-        (400, Verdict.PERMANENT), (401, Verdict.PERMANENT), (403, Verdict.PERMANENT),
-        (404, Verdict.PERMANENT), (409, Verdict.PERMANENT), (422, Verdict.PERMANENT),
-        (301, Verdict.PERMANENT), (302, Verdict.PERMANENT),
+        (200, Verdict.DELIVERED),
+        (202, Verdict.DELIVERED),
+        (204, Verdict.DELIVERED),
+        (500, Verdict.RETRY),
+        (502, Verdict.RETRY),
+        (503, Verdict.RETRY),
+        (504, Verdict.RETRY),
+        (429, Verdict.RETRY),
+        (408, Verdict.RETRY),
+        (400, Verdict.PERMANENT),
+        (401, Verdict.PERMANENT),
+        (403, Verdict.PERMANENT),
+        (404, Verdict.PERMANENT),
+        (409, Verdict.PERMANENT),
+        (422, Verdict.PERMANENT),
+        (301, Verdict.PERMANENT),
+        (302, Verdict.PERMANENT),
     ],
 )
 def test_only_server_errors_throttling_and_timeouts_are_retried(status: int, verdict: Verdict) -> None:
@@ -83,7 +94,7 @@ def test_worst_case_covers_every_attempt_timing_out_and_every_wait_at_the_cap() 
     assert worst_case_seconds(6, 10.0, 30.0) == 6 * 10 + 5 * 30
 
 
-# --------------------------------------------------------------------------- the sender, against a fake agency
+# ------------------------------------------------------------- the sender, against a fake agency
 class FakeAgency:
     """An httpx transport standing in for the agency's endpoint; records what it was sent."""
 
@@ -102,16 +113,30 @@ class FakeAgency:
 
 
 def _sender(agency: FakeAgency, **overrides: object) -> tuple[WebhookSender, AdapterMetrics]:
-    cfg = WebhookTransport.model_validate({
-        "type": "webhook", "url": "https://agency.example/arrears", "secret_env": "AG1_SECRET",
-        "max_attempts": 4, "backoff_initial_seconds": 0.001, "backoff_max_seconds": 0.01, **overrides,
-    })
+    cfg = WebhookTransport.model_validate(
+        {
+            "type": "webhook",
+            "url": "https://agency.example/arrears",
+            "secret_env": "AG1_SECRET",
+            "max_attempts": 4,
+            "backoff_initial_seconds": 0.001,
+            "backoff_max_seconds": 0.01,
+            **overrides,
+        }
+    )
     metrics = AdapterMetrics("AG1")
     client = httpx.Client(transport=httpx.MockTransport(agency))
     from pydantic import SecretStr
 
-    sender = WebhookSender(cfg, SecretStr("s3cret"), get_codec().catalog, metrics, client=client,
-                           rng=random.Random(1), now=lambda: NOW)
+    sender = WebhookSender(
+        cfg,
+        SecretStr("s3cret"),
+        get_codec().catalog,
+        metrics,
+        client=client,
+        rng=random.Random(1),
+        now=lambda: NOW,
+    )
     return sender, metrics
 
 
