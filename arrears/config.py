@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .domain.allocation import AgencyTerms, AllocationRules
 from .domain.buckets import DEFAULT_BUCKETS, BucketScheme
+from .domain.state import Rules
 from .domain.compliance_profiles import PROFILES, ContactPolicy
 from .errors import ConfigError
 
@@ -145,6 +147,18 @@ class ArrearsConfig(_Frozen):
 
     def bucket_scheme(self) -> BucketScheme:
         return BucketScheme.from_mapping(self.buckets) if self.buckets else DEFAULT_BUCKETS
+
+    def rules(self, partitions: int) -> Rules:
+        """The configuration the pure rules depend on."""
+        allocation = AllocationRules(
+            agencies=tuple(
+                AgencyTerms(a.id, frozenset(a.buckets), a.capacity, a.weight, a.assignment_days) for a in self.agencies
+            ),
+            internal_buckets=frozenset(self.internal_buckets),
+            partitions=partitions,
+        )
+        return Rules(buckets=self.bucket_scheme(), grace_days=self.grace_days, allocation=allocation,
+                     policy=self.policy.contact_policy())
 
     def agency(self, agency_id: str) -> Agency:
         for agency in self.agencies:

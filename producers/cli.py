@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
 from arrears.cli import command
@@ -47,3 +48,53 @@ def cmd_fineract_bridge(args: argparse.Namespace) -> int:
                              customer_timezone=args.customer_timezone)
     return serve(BridgeConfig(schema_dirs=tuple(args.schemas), topic=args.topic, group_id=args.group,
                               tenant=args.tenant, options=options))
+
+
+# --------------------------------------------------------------------------- simulate
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
+def _simulate_args(p: argparse.ArgumentParser) -> None:
+    from arrears.cli import _date
+
+    p.add_argument("--loans", type=_positive_int, default=2000, help="loans in the book (default 2000)")
+    p.add_argument("--days", type=_positive_int, default=120, help="business days to simulate (default 120)")
+    p.add_argument("--seed", default="arrears", help="random seed: the same seed gives the same book")
+    p.add_argument("--start-date", type=_date, default=dt.date(2026, 1, 1),
+                   help="first business date (default 2026-01-01)")
+    p.add_argument("--days-per-second", type=float, default=0.0, metavar="N",
+                   help="at most N business days a second (default 0: as fast as the pipeline goes)")
+    p.add_argument("--agency", action="append", default=[], metavar="ID[=ADAPTER_URL]",
+                   help="simulate this agency of the config (repeat); a webhook agency needs the URL of its "
+                        "adapter, e.g. AG1=http://127.0.0.1:8081, and listens on its configured webhook URL")
+    p.add_argument("--violation-rate", type=float, default=0.05,
+                   help="share of a simulated agency's case-days with a rule break (default 0.05)")
+    p.add_argument("--worker-url", action="append", default=[], metavar="URL",
+                   help="a worker's query API (repeat for each); the simulator waits for each tick to be "
+                        "applied there before the agencies work the day")
+    p.add_argument("--settle", type=float, default=1.0, metavar="SECONDS",
+                   help="without --worker-url: wait this long after each tick (default 1.0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in a container log)")
+
+
+@command("simulate", "publish a synthetic loan book day by day, with simulated agencies", _simulate_args)
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from arrears.cli import _logging, _settings
+
+    from .simulate import SimulationOptions, run_simulate
+
+    settings = _settings()
+    _logging("simulate", settings)
+    agencies: dict[str, str | None] = {}
+    for spec in args.agency:
+        agency_id, _, url = spec.partition("=")
+        settings.config.agency(agency_id)  # an unknown id stops the command here
+        agencies[agency_id] = url or None
+    options = SimulationOptions(loans=args.loans, days=args.days, seed=args.seed, start=args.start_date,
+                                days_per_second=args.days_per_second)
+    return run_simulate(settings, options, agencies=agencies, worker_urls=args.worker_url,
+                        violation_rate=args.violation_rate, settle=args.settle, progress=not args.no_progress)

@@ -78,3 +78,35 @@ def cmd_case(args: argparse.Namespace) -> int:
     console = Console()
     console.print(render_loan(body) if args.loan else render_case(body))
     return 0
+
+
+def _release_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("case_id", help="the case to release (<loan_id>:<n>)")
+    p.add_argument("--reason", required=True, help="why the hold is lifted (kept in the audit trail)")
+    p.add_argument("--requested-by", default=os.environ.get("USER", "cli"), help="who asks (default $USER)")
+    p.add_argument("--url", default=os.environ.get("ARREARS_URL", "http://127.0.0.1:6066"),
+                   help="a worker's query API, to check the case is on hold first")
+
+
+@command("release", "lift the hold on a case (publishes ReleaseCase on collections.commands)", _release_args)
+def cmd_release(args: argparse.Namespace) -> int:
+    from arrears.topics import loan_id_of_case
+    from producers.publisher import LoanEventPublisher
+
+    try:
+        loan_id = loan_id_of_case(args.case_id)
+    except ValueError as exc:
+        raise ArrearsError(str(exc)) from None
+    status, case = fetch_json(args.url.rstrip("/") + urllib.request.quote(f"/cases/{args.case_id}"))
+    if status != 200:
+        raise ArrearsError(f"case {args.case_id}: {case.get('error', status)}")
+    if case.get("status") != "HOLD":
+        raise ArrearsError(f"case {args.case_id} is not on hold (status {case.get('status')}); nothing to release")
+    settings = _settings()
+    _logging("release", settings)
+    with LoanEventPublisher(settings) as publisher:
+        command = publisher.publish("ReleaseCase", {
+            "case_id": args.case_id, "loan_id": loan_id, "requested_by": args.requested_by, "reason": args.reason,
+        }, wait=True)
+    print(f"published ReleaseCase for {args.case_id} (hold {case.get('hold_reason')}, event {command['event_id']})")
+    return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -20,12 +21,12 @@ from typing import Any
 
 from arrears.dlq import CONTRACT_VIOLATION, UNEXPECTED_TYPE, dlq_headers
 from arrears.domain import events as ev
-from arrears.domain.book import LoanBook
+from arrears.domain.book import LoanBook, counts_in_portfolio
 from arrears.domain.loan import LoanState, Rules
 from arrears.kafka import OffsetReader
 from arrears.settings import Settings
 from arrears.topics import loan_id_of_case
-from schemas import CodecError, event_type_headers, get_codec
+from schemas import CodecError, event_type_headers, get_codec, to_json
 
 from . import metrics
 from .gaps import GapKeeper
@@ -33,25 +34,9 @@ from .markers import decode_marker
 from .records import INPUT_TYPES, to_domain, to_record
 from .sequencer import Held, PartitionSequencer, Release, SequencerState
 from .state_codec import decode_state
-from .store import PartitionStore, StateCache, decode_wake, partition_of, scan
+from .store import PartitionStore, StateCache, decode_header, partition_of, scan
 
 log = logging.getLogger(__name__)
-
-OPEN_CASE_WAKE = dt.date.min
-
-
-@dataclass(frozen=True)
-class CaseView:
-    """What the query API and metrics need about an open case, without decoding the loan."""
-
-    case_id: str
-    status: str
-    bucket: str
-    dpd: int
-    overdue_amount: int
-    currency: str
-    agency_id: str | None
-
 
 @dataclass
 class Outbox:
@@ -61,15 +46,14 @@ class Outbox:
 
 
 class PartitionWork:
-    """One partition's sequencer, loan book and open-case registry on this worker."""
+    """One partition's sequencer and loan book on this worker."""
 
     def __init__(self, partition: int, topics: Sequence[str], store: PartitionStore, rules: Rules,
                  state: SequencerState | None, held: Sequence[Held]) -> None:
         self.partition = partition
         self.store = store
         self.sequencer = PartitionSequencer(topics, state, held)
-        self.book = LoanBook(store, rules, self.sequencer.state.business_date)
-        self.open_cases: dict[str, CaseView] = {}
+        self.book = LoanBook(store, rules, self.sequencer.state.business_date, partition)
         self.changed = False
         self.released: list[Held] = []  # persisted messages released since the last commit
         self.pending_since: float | None = None
@@ -79,17 +63,6 @@ class PartitionWork:
     def _note_durable(self) -> None:
         state = self.sequencer.state
         self.durable = {**state.next_seen, "": state.markers_next}
-
-    def track(self, state: LoanState) -> None:
-        case = state.open_case
-        if case is None:
-            self.open_cases.pop(state.loan_id, None)
-            return
-        assert state.account is not None
-        self.open_cases[state.loan_id] = CaseView(
-            case.case_id, case.status, case.bucket, case.dpd, case.overdue_amount, state.account.currency,
-            case.assignment.agency_id if case.assignment else None,
-        )
 
 
 class Processor:
@@ -103,8 +76,7 @@ class Processor:
         self.ticks_topic = ticks_topic
         self.input_topics = settings.topics.inputs
         self.partitions = settings.arrears_partitions
-        config = settings.config
-        self.rules = Rules(buckets=config.bucket_scheme(), grace_days=config.grace_days)
+        self.rules = settings.config.rules(settings.arrears_partitions)
         self.codec = get_codec(settings.schema_registry_url)
         self.cache = StateCache(50_000)
         self.works: dict[int, PartitionWork] = {}
@@ -165,7 +137,7 @@ class Processor:
         """Load sequencer states, held messages and tick indexes for new partitions (one table scan)."""
         started = time.monotonic()
         new = {p for p in partitions if p not in self.works}
-        wakes: dict[int, list[tuple[str, Any]]] = {p: [] for p in new}
+        loans: dict[int, list[tuple[str, bytes]]] = {p: [] for p in new}
         held: dict[int, list[Held]] = {p: [] for p in new}
         for p, loan_id, raw in scan(self.table, new, self.partitions):
             if loan_id is None:
@@ -173,28 +145,25 @@ class Processor:
                 message.persisted = True
                 held[p].append(message)
             else:
-                wakes[p].append((loan_id, decode_wake(raw)))
+                loans[p].append((loan_id, raw))
         for p in new:
-            def on_put(state: LoanState, _p: int = p) -> None:
-                self.works[_p].track(state)
-
-            store = PartitionStore(self.table, p, self.cache, self._wake, on_put)
+            store = PartitionStore(self.table, p, self.cache, self._header)
             work = PartitionWork(p, self.input_topics, store, self.rules, store.load_sequencer(), held[p])
             self.works[p] = work
-            for loan_id, wake in wakes[p]:
-                work.book.index.set(loan_id, wake)
-                if wake == OPEN_CASE_WAKE:
-                    state = store.get(loan_id)
-                    if state is not None:
-                        work.track(state)
+            for loan_id, raw in loans[p]:
+                wake, counts = decode_header(raw)
+                if counts:  # only loans with cases or agency tallies are decoded
+                    work.book.track(decode_state(raw))
+                else:
+                    work.book.index.set(loan_id, wake)
             # Held messages the state does not vouch for were saved by a batch that never finished.
             kept = {id(h) for h in work.sequencer.held_messages()}
             work.released.extend(h for h in held[p] if id(h) not in kept)
         log.info("partitions %s ready: %d loans indexed, %d messages held, in %.2fs", sorted(new),
-                 sum(len(w) for w in wakes.values()), sum(len(h) for h in held.values()), time.monotonic() - started)
+                 sum(len(w) for w in loans.values()), sum(len(h) for h in held.values()), time.monotonic() - started)
 
-    def _wake(self, state: LoanState) -> dt.date | None:
-        return state.wake_date(self.rules.grace_days)
+    def _header(self, state: LoanState) -> tuple[dt.date | None, bool]:
+        return state.wake_date(self.rules.grace_days), counts_in_portfolio(state)
 
     # ---------------------------------------------------------------- batches
     async def handle(self, events: Sequence[Any]) -> None:
@@ -286,6 +255,7 @@ class Processor:
             started = time.monotonic()
             outputs = work.book.tick(ev.Tick(marker.tick_id, marker.occurred_at, marker.business_date))
             metrics.TICK_SECONDS.observe(time.monotonic() - started)
+            self._journal(work, outputs)
             metrics.BUSINESS_DATE.labels(str(work.partition)).set(marker.business_date.toordinal())
             self._emit(outputs, outbox)
             log.info("tick %s applied in partition %d: %d outputs",
@@ -318,6 +288,37 @@ class Processor:
         metrics.EVENTS.labels(decoded.name).inc()
         outputs = work.book.apply(loan_id, domain_event)
         self._emit(outputs, outbox, message, work.partition, domain_event.event_id)
+        self._journal(work, outputs, (decoded.name, decoded.value, loan_id, domain_event))
+
+    def _journal(self, work: PartitionWork, outputs: list[ev.Output],
+                 cause: tuple[str, dict[str, Any], str, ev.InputEvent] | None = None) -> None:
+        """Keep every record that touched a case, in order, for its timeline (SPEC §7 queries).
+
+        Each entry is ``{"case_ids": [...], "record": <JSON form>}``: the input that caused
+        case outputs is kept too, under the cases it touched.
+        """
+        if not self.settings.arrears_journal:
+            return
+        catalog = self.codec.catalog
+        by_loan: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for output in outputs:
+            if isinstance(output, (ev.CaseState, ev.Rejected)):
+                continue
+            name, value = to_record(output)
+            loan = value.get("loan_id") or loan_id_of_case(value["case_id"])
+            by_loan.setdefault(loan, []).append((value["case_id"], to_json(catalog, name, value)))
+        if cause is not None:
+            name, value, loan, event = cause
+            rejected = any(isinstance(o, ev.Rejected) and o.event.event_id == event.event_id for o in outputs)
+            cases = sorted({case for case, _ in by_loan.get(loan, [])})
+            if not cases and hasattr(event, "case_id") and not rejected:
+                cases = [event.case_id]  # type: ignore[union-attr]
+            if cases:
+                by_loan.setdefault(loan, []).insert(0, (",".join(cases), to_json(catalog, name, value)))
+        for loan, entries in by_loan.items():
+            work.store.journal(loan, [
+                _json_bytes({"case_ids": case.split(","), "record": record}) for case, record in entries
+            ])
 
     def _emit(self, outputs: Iterable[ev.Output], outbox: Outbox, source: Held | None = None, partition: int = -1,
               source_event_id: str | None = None) -> None:
@@ -395,6 +396,10 @@ class Processor:
         if work is None:
             return -1
         return work.durable.get(topic, -1)
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _loan_id(event: ev.InputEvent) -> str | None:

@@ -16,7 +16,8 @@ from typing import Any
 
 from arrears.domain import cases, ledger
 from arrears.domain import events as ev
-from arrears.domain.loan import LoanState
+from arrears.domain.compliance import ContactRecord
+from arrears.domain.state import AgencyTally, LoanState
 
 from .sequencer import Held, SequencerState, TickMarker
 
@@ -39,6 +40,8 @@ _CODES: dict[str, type] = {
     "Q": SequencerState,
     "T": TickMarker,
     "M": Held,
+    "G": AgencyTally,
+    "K": ContactRecord,
 }
 _BY_CLASS = {cls: code for code, cls in _CODES.items()}
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _CODES.values()}
@@ -91,8 +94,10 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def encode_state(state: Any, wake: dt.date | None = None) -> bytes:
-    header = str(wake.toordinal()) if wake is not None else ""
+def encode_state(state: Any, wake: dt.date | None = None, portfolio: bool = False) -> bytes:
+    """The value bytes; the header says when a tick next needs the loan and whether it counts
+    in the partition's portfolio (so a restart decodes only those loans)."""
+    header = f"{wake.toordinal() if wake is not None else ''}:{int(portfolio)}"
     return f"{header}\n".encode() + json.dumps(_encode(state), separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -101,6 +106,8 @@ def decode_state(data: bytes) -> Any:
     return _decode(json.loads(body))
 
 
-def decode_wake(data: bytes) -> dt.date | None:
+def decode_header(data: bytes) -> tuple[dt.date | None, bool]:
+    """(wake date, counts in the portfolio) without decoding the body."""
     header, _, _ = data.partition(b"\n")
-    return dt.date.fromordinal(int(header)) if header else None
+    wake, _, portfolio = header.partition(b":")
+    return (dt.date.fromordinal(int(wake)) if wake else None), portfolio == b"1"

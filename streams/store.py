@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from dataclasses import replace
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,17 +20,22 @@ from faust.streams import _current_event
 from arrears.domain.loan import LoanState
 
 from .sequencer import Held, SequencerState
-from .state_codec import decode_state, decode_wake, encode_state
+from .state_codec import decode_header, decode_state, encode_state
 
 # Keys that are not loans start with NUL (which no loan id may contain); the memory store is
 # one dict for every partition, so they carry the partition.
 _INTERNAL = b"\x00"
 _SEQUENCER_PREFIX = b"\x00sequencer:"
 _HELD_PREFIX = b"\x00held:"
+_JOURNAL_PREFIX = b"\x00journal:"
 
 
 def sequencer_key(partition: int) -> bytes:
     return _SEQUENCER_PREFIX + str(partition).encode()
+
+
+def journal_key(loan_id: str, n: int) -> bytes:
+    return b"%s%s:%08d" % (_JOURNAL_PREFIX, loan_id.encode(), n)
 
 
 def held_key(partition: int, held: Held) -> bytes:
@@ -93,16 +99,15 @@ class PartitionStore:
         table: Any,
         partition: int,
         cache: StateCache,
-        wake: Callable[[LoanState], Any],
-        on_put: Callable[[LoanState], None],
+        header: Callable[[LoanState], tuple[Any, bool]],
     ) -> None:
         self.table = table
         self.partition = partition
         self.cache = cache
         self.event = PartitionContext(partition)  # for the table store's partition
-        self._wake = wake
-        self._on_put = on_put
+        self._header = header
         self._dirty: dict[str, LoanState] = {}
+        self._journal: list[tuple[bytes, bytes]] = []
 
     def get(self, loan_id: str) -> LoanState | None:
         state = self._dirty.get(loan_id) or self.cache.get(loan_id)
@@ -119,11 +124,27 @@ class PartitionStore:
     def put(self, state: LoanState) -> None:
         self._dirty[state.loan_id] = state
         self.cache.put(state)
-        self._on_put(state)
 
     @property
     def dirty(self) -> int:
         return len(self._dirty)
+
+    def journal(self, loan_id: str, records: list[bytes]) -> None:
+        """Append records to the loan's audit journal (written with the loan, before its state).
+
+        The count lives in the loan state, so a replayed event rewrites the same entries.
+        """
+        state = self.get(loan_id)
+        if state is None or not records:
+            return
+        for i, record in enumerate(records, state.journal_len):
+            self._journal.append((journal_key(loan_id, i), record))
+        self.put(replace(state, journal_len=state.journal_len + len(records)))
+
+    def read_journal(self, state: LoanState) -> list[bytes]:
+        bind_event(self.event)
+        entries = (self.table.data.get(journal_key(state.loan_id, i)) for i in range(state.journal_len))
+        return [e for e in entries if e is not None]
 
     def write(
         self, sequencer: SequencerState, newly_held: list[Held], released: list[Held]
@@ -135,9 +156,10 @@ class PartitionStore:
         prefix, and every prefix is either redelivered or recognised on restart.
         """
         bind_event(self.event)
-        futures = []
+        futures = [self._put_raw(key, value) for key, value in self._journal]
+        self._journal.clear()
         for loan_id, state in self._dirty.items():
-            futures.append(self._put_raw(loan_id.encode(), encode_state(state, self._wake(state))))
+            futures.append(self._put_raw(loan_id.encode(), encode_state(state, *self._header(state))))
         self._dirty.clear()
         for held in newly_held:
             futures.append(self._put_raw(held_key(self.partition, held), encode_state(held)))
@@ -179,12 +201,12 @@ def scan(
             for key, value in store._db_for_partition(partition).items():
                 if key.startswith(_HELD_PREFIX):
                     yield partition, None, value
-                elif not key.startswith(_INTERNAL):
+                elif not key.startswith(_INTERNAL):  # sequencer state, journal
                     yield partition, key.decode(), value
         return
     known = getattr(store, "_key_partition", {})
     for key, value in list(store.data.items()):
-        if value is None or key.startswith(_SEQUENCER_PREFIX):
+        if value is None or key.startswith((_SEQUENCER_PREFIX, _JOURNAL_PREFIX)):
             continue
         if key.startswith(_HELD_PREFIX):
             partition = _internal_partition(key)
@@ -198,5 +220,5 @@ def scan(
             yield partition, key.decode(), value
 
 
-__all__ = ["PartitionStore", "StateCache", "scan", "partition_of", "bind_event", "decode_wake", "sequencer_key",
-           "held_key"]
+__all__ = ["PartitionStore", "StateCache", "scan", "partition_of", "bind_event", "decode_header", "sequencer_key",
+           "held_key", "journal_key"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -160,31 +161,78 @@ def register_views(worker: Worker, table: Any) -> None:
             return web.json({"error": f"no loan {loan_id}"}, status=404)
         return web.json(loan_json(worker, state))
 
+    @app.page("/cases/{case_id}/timeline")
+    async def case_timeline(web: Any, request: Any, case_id: str) -> Any:
+        try:
+            loan_id = loan_id_of_case(case_id)
+        except ValueError as exc:
+            return web.json({"error": str(exc)}, status=400)
+        answer = await routed(web, request, loan_id)
+        if answer is not None:
+            return answer
+        state = _load(worker, table, loan_id)
+        known = state is not None and (
+            (state.case is not None and state.case.case_id == case_id) or any(h.case_id == case_id for h in state.history)
+        )
+        if state is None or not known:
+            return web.json({"error": f"no case {case_id}"}, status=404)
+        work = worker.processor.works.get(_partition(worker, loan_id))
+        entries = [json.loads(raw) for raw in (work.store.read_journal(state) if work else [])]
+        return web.json({"case_id": case_id, "events": [e["record"] for e in entries if case_id in e["case_ids"]]})
+
+    async def gather(web: Any, request: Any, local: dict[str, Any]) -> list[dict[str, Any]] | Any:
+        """Every worker's local view (this one's included): the answer to a question about all keys."""
+        if request.query.get("local"):
+            return web.json(local)
+        me = str(app.conf.canonical_url).rstrip("/")
+        others = [str(url).rstrip("/") for url in app.router.tables_metadata() if str(url).rstrip("/") != me]
+        answers = await asyncio.gather(*(_fetch_local(app, url, request.path) for url in others),
+                                       return_exceptions=True)
+        views = [local] + [a for a in answers if not isinstance(a, BaseException)]
+        for view in views[1:]:
+            view.setdefault("_worker", "remote")
+        local["_unreachable"] = sum(isinstance(a, BaseException) for a in answers)
+        return views
+
     @app.page("/agencies/{agency_id}/cases")
     async def agency_cases(web: Any, request: Any, agency_id: str) -> Any:
-        local = [
+        local = {"cases": [
             {"case_id": v.case_id, "loan_id": loan_id, "status": v.status, "bucket": v.bucket, "dpd": v.dpd,
              "overdue_amount": v.overdue_amount, "currency": v.currency}
             for work in worker.processor.works.values()
-            for loan_id, v in work.open_cases.items()
+            for loan_id, v in work.book.portfolio.open_cases.items()
             if v.agency_id == agency_id
-        ]
-        if request.query.get("local"):
-            return web.json({"cases": local})
-        others = [url for url in app.router.tables_metadata() if str(url).rstrip("/") != app.conf.canonical_url.rstrip("/")]
-        results = await asyncio.gather(*(_fetch_local(app, str(url), request.path) for url in others),
-                                       return_exceptions=True)
-        cases = list(local)
-        missing = 0
-        for result in results:
-            if isinstance(result, BaseException):
-                missing += 1
-            else:
-                cases.extend(result.get("cases", []))
-        if agency_id not in {a.id for a in worker.settings.config.agencies} and not cases:
+        ]}
+        views = await gather(web, request, local)
+        if not isinstance(views, list):
+            return views
+        if agency_id not in {a.id for a in worker.settings.config.agencies}:
             return web.json({"error": f"no agency {agency_id} in the config"}, status=404)
-        cases.sort(key=lambda c: c["case_id"])
-        return web.json({"agency_id": agency_id, "cases": cases, "unreachable_workers": missing})
+        cases = sorted((c for v in views for c in v["cases"]), key=lambda c: c["case_id"])
+        return web.json({"agency_id": agency_id, "cases": cases, "unreachable_workers": local["_unreachable"]})
+
+    @app.page("/agencies/{agency_id}/kpis")
+    async def agency_kpis(web: Any, request: Any, agency_id: str) -> Any:
+        counts: Counter[str] = Counter()
+        for work in worker.processor.works.values():
+            counts.update(work.book.portfolio.tallies.get(agency_id, {}))
+            counts["cases_held"] += work.book.portfolio.load.get(agency_id, 0)
+        views = await gather(web, request, {"counts": dict(counts)})
+        if not isinstance(views, list):
+            return views
+        if agency_id not in {a.id for a in worker.settings.config.agencies}:
+            return web.json({"error": f"no agency {agency_id} in the config"}, status=404)
+        total: Counter[str] = Counter()
+        for view in views:
+            total.update(view["counts"])
+        return web.json({"agency_id": agency_id, **kpis(total), "unreachable_workers": views[0]["_unreachable"]})
+
+    @app.page("/portfolio")
+    async def portfolio(web: Any, request: Any) -> Any:
+        views = await gather(web, request, _local_portfolio(worker))
+        if not isinstance(views, list):
+            return views
+        return web.json(merge_portfolios(views, worker.processor.rules.buckets.names))
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
@@ -200,11 +248,102 @@ async def _fetch_local(app: Any, base: str, path: str) -> dict[str, Any]:
         return result
 
 
+def _ratio(numerator: int, denominator: int) -> float:
+    return round(numerator / denominator, 4) if denominator else 0.0
+
+
+def kpis(c: Counter[str]) -> dict[str, Any]:
+    """An agency's KPIs from its summed tallies (definitions in the README)."""
+    return {
+        "cases_held": c["cases_held"],
+        "assignments": c["assignments"],
+        "contact_attempts": c["attempts"],
+        "contact_rate": _ratio(c["contacts"], c["attempts"]),
+        "right_party_contact_rate": _ratio(c["right_party_contacts"], c["attempts"]),
+        "promises": c["promises"],
+        "promise_rate": _ratio(c["promises"], c["right_party_contacts"]),
+        "promises_kept": c["promises_kept"],
+        "promises_broken": c["promises_broken"],
+        "promise_kept_rate": _ratio(c["promises_kept"], c["promises_kept"] + c["promises_broken"]),
+        "amount_recovered": c["recovered"],
+        "violations": c["violations"],
+        "violations_per_100_contacts": round(100 * c["violations"] / c["attempts"], 2) if c["attempts"] else 0.0,
+    }
+
+
+def _local_portfolio(worker: Worker) -> dict[str, Any]:
+    buckets: dict[str, dict[str, Any]] = {}
+    assigned: Counter[str] = Counter()
+    unassigned = held = 0
+    entered: Counter[str] = Counter()
+    moves: Counter[str] = Counter()
+    dates = []
+    for work in worker.processor.works.values():
+        p = work.book.portfolio
+        for view in p.open_cases.values():
+            entry = buckets.setdefault(f"{view.bucket}|{view.currency}", {"open_cases": 0, "overdue_amount": 0})
+            entry["open_cases"] += 1
+            entry["overdue_amount"] += view.overdue_amount
+            if view.hold_reason is not None:
+                held += 1
+            elif view.agency_id is None:
+                unassigned += 1
+        assigned.update({k: v for k, v in p.load.items() if v})
+        entered.update(p.entered)
+        moves.update({f"{a}|{b}": n for (a, b), n in p.moves.items() if n})
+        if work.book.business_date is not None:
+            dates.append(work.book.business_date.isoformat())
+    return {"buckets": buckets, "assigned": dict(assigned), "unassigned": unassigned, "held": held,
+            "entered": dict(entered), "moves": dict(moves), "business_dates": dates}
+
+
+def merge_portfolios(views: list[dict[str, Any]], bucket_order: tuple[str, ...]) -> dict[str, Any]:
+    """One portfolio from every worker's share: open cases by bucket, assignments, roll rates."""
+    buckets: dict[str, dict[str, int]] = {}
+    assigned: Counter[str] = Counter()
+    entered: Counter[str] = Counter()
+    moves: Counter[str] = Counter()
+    unassigned = held = 0
+    dates: list[str] = []
+    for view in views:
+        for key, entry in view["buckets"].items():
+            total = buckets.setdefault(key, {"open_cases": 0, "overdue_amount": 0})
+            total["open_cases"] += entry["open_cases"]
+            total["overdue_amount"] += entry["overdue_amount"]
+        assigned.update(view["assigned"])
+        entered.update(view["entered"])
+        moves.update(view["moves"])
+        unassigned += view["unassigned"]
+        held += view["held"]
+        dates.extend(view["business_dates"])
+    order = {b: i for i, b in enumerate(bucket_order)}
+    rows = sorted(
+        ({"bucket": key.split("|")[0], "currency": key.split("|")[1], **v} for key, v in buckets.items()),
+        key=lambda r: (order.get(r["bucket"], 99), r["currency"]),
+    )
+    rolls = sorted(
+        ({"from": k.split("|")[0], "to": k.split("|")[1], "count": n, "rate": _ratio(n, entered[k.split("|")[0]])}
+         for k, n in moves.items()),
+        key=lambda r: (order.get(r["from"], 99), order.get(r["to"], 99), r["to"]),
+    )
+    return {
+        "business_date": min(dates) if dates else None,
+        "open_cases": sum(r["open_cases"] for r in rows),
+        "buckets": rows,
+        "roll_rates": rolls,
+        "entered": dict(entered),
+        "assigned": dict(assigned),
+        "unassigned": unassigned,
+        "held": held,
+        "unreachable_workers": views[0].get("_unreachable", 0),
+    }
+
+
 def _refresh_gauges(worker: Worker) -> None:
     counts: Counter[str] = Counter()
     amounts: defaultdict[tuple[str, str], int] = defaultdict(int)
     for work in worker.processor.works.values():
-        for view in work.open_cases.values():
+        for view in work.book.portfolio.open_cases.values():
             counts[view.bucket] += 1
             amounts[(view.bucket, view.currency)] += view.overdue_amount
     metrics.OPEN_CASES.clear()

@@ -1,19 +1,24 @@
-"""The loans of one partition: apply events and ticks, keep the index of loans a tick must visit.
+"""The loans of one partition: apply events and ticks, and keep what the partition knows about them.
 
-A tick costs in proportion to the loans it can change (open cases, and loans whose oldest
-unpaid installment fell due), not to the whole book: :class:`WakeIndex` keeps, per loan, the
-first business date at which a tick can change it.
+* :class:`WakeIndex` makes a tick cost in proportion to the loans it can change (open cases,
+  loans whose oldest unpaid installment fell due, promises coming due), not the whole book.
+* :class:`Portfolio` sums what the loans say (open cases by bucket, each agency's active
+  assignments and tallies, bucket transitions). It is derived from the loan states alone, so
+  after a restart it is rebuilt from the stored loans and is exact under replay.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 from . import events as ev
 from .loan import Context, LoanState, Rules, apply_event, apply_tick
+from .state import AgencyTally
 
 
 class LoanStore(Protocol):
@@ -55,30 +60,128 @@ class WakeIndex:
         return sorted(found)
 
 
+@dataclass(frozen=True, slots=True)
+class OpenCase:
+    """An open case as the portfolio views need it."""
+
+    case_id: str
+    status: str
+    bucket: str
+    dpd: int
+    overdue_amount: int
+    currency: str
+    agency_id: str | None
+    hold_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Contribution:
+    open_case: OpenCase | None
+    tallies: tuple[AgencyTally, ...]
+    entered: tuple[str, ...]  # buckets entered, one per entry
+    moves: tuple[tuple[str, str], ...]  # (from, to); to may be a close reason
+
+
+_TALLY_FIELDS = [f.name for f in fields(AgencyTally) if f.name != "agency_id"]
+
+
+def _contribution(state: LoanState) -> _Contribution | None:
+    case = state.open_case
+    open_case = None
+    if case is not None and state.account is not None:
+        open_case = OpenCase(case.case_id, case.status, case.bucket, case.dpd, case.overdue_amount,
+                             state.account.currency, case.assignment.agency_id if case.assignment else None,
+                             case.hold_reason)
+    paths = [(h.path, h.close_reason) for h in state.history]
+    if state.case is not None:
+        paths.append((state.case.path, state.case.close_reason))
+    entered: list[str] = []
+    moves: list[tuple[str, str]] = []
+    for path, closed in paths:
+        entered.extend(path)
+        moves.extend(zip(path, path[1:], strict=False))
+        if closed is not None and path:
+            moves.append((path[-1], closed))
+    if open_case is None and not state.tallies and not entered:
+        return None
+    return _Contribution(open_case, state.tallies, tuple(entered), tuple(moves))
+
+
+def counts_in_portfolio(state: LoanState) -> bool:
+    """Whether the loan adds anything to its partition's portfolio (it must be read at restart)."""
+    return _contribution(state) is not None
+
+
+class Portfolio:
+    """Sums over the partition's loans, kept current loan by loan."""
+
+    def __init__(self) -> None:
+        self._by_loan: dict[str, _Contribution] = {}
+        self.open_cases: dict[str, OpenCase] = {}  # by loan id
+        self.load: Counter[str] = Counter()  # active assignments per agency
+        self.tallies: dict[str, Counter[str]] = {}
+        self.entered: Counter[str] = Counter()
+        self.moves: Counter[tuple[str, str]] = Counter()
+
+    def update(self, state: LoanState) -> None:
+        new = _contribution(state)
+        old = self._by_loan.pop(state.loan_id, None)
+        if old is not None:
+            self._apply(state.loan_id, old, -1)
+        if new is not None:
+            self._by_loan[state.loan_id] = new
+            self._apply(state.loan_id, new, +1)
+
+    def _apply(self, loan_id: str, c: _Contribution, sign: int) -> None:
+        if c.open_case is not None:
+            if sign > 0:
+                self.open_cases[loan_id] = c.open_case
+            else:
+                self.open_cases.pop(loan_id, None)
+            if c.open_case.agency_id is not None:
+                self.load[c.open_case.agency_id] += sign
+        for tally in c.tallies:
+            counter = self.tallies.setdefault(tally.agency_id, Counter())
+            for name in _TALLY_FIELDS:
+                counter[name] += sign * getattr(tally, name)
+        for bucket in c.entered:
+            self.entered[bucket] += sign
+        for move in c.moves:
+            self.moves[move] += sign
+
+
 class LoanBook:
     """Applies one partition's events and ticks to its loans, in the order it is given them."""
 
-    def __init__(self, store: LoanStore, rules: Rules, business_date: dt.date | None = None) -> None:
+    def __init__(self, store: LoanStore, rules: Rules, business_date: dt.date | None = None,
+                 partition: int = 0) -> None:
         self.store = store
         self.rules = rules
         self.business_date = business_date
+        self.partition = partition
         self.index = WakeIndex()
+        self.portfolio = Portfolio()
 
     @property
     def context(self) -> Context:
-        return Context(self.business_date, self.rules)
+        return Context(self.business_date, self.rules, self.partition, self.portfolio.load)
 
     def track(self, state: LoanState) -> None:
         self.index.set(state.loan_id, state.wake_date(self.rules.grace_days))
+        self.portfolio.update(state)
 
-    def rebuild_index(self, states: Iterable[LoanState]) -> None:
+    def rebuild(self, states: Iterable[LoanState]) -> None:
         self.index = WakeIndex()
+        self.portfolio = Portfolio()
         for state in states:
             self.track(state)
 
     def apply(self, loan_id: str, event: ev.InputEvent) -> list[ev.Output]:
-        state = self.store.get(loan_id) or LoanState(loan_id)
+        stored = self.store.get(loan_id)
+        state = stored or LoanState(loan_id)
         new_state, outputs = apply_event(state, event, self.context)
+        if stored is None and new_state.account is None and not new_state.waiting:
+            return outputs  # only rejections about a loan nobody opened: nothing to keep
         if new_state is not state:
             self.store.put(new_state)
             self.track(new_state)
@@ -89,13 +192,13 @@ class LoanBook:
         if self.business_date is not None and tick.business_date <= self.business_date:
             return []
         self.business_date = tick.business_date
-        ctx = self.context
         outputs: list[ev.Output] = []
         for loan_id in self.index.due(tick.business_date):
             state = self.store.get(loan_id)
             if state is None:
                 continue
-            new_state, produced = apply_tick(state, tick, ctx)
+            # The context is rebuilt per loan: each assignment changes the agencies' load.
+            new_state, produced = apply_tick(state, tick, self.context)
             if new_state is not state:
                 self.store.put(new_state)
             self.track(new_state)

@@ -57,6 +57,8 @@ class Case:
     last_contact_at: int | None = None
     violations: int = 0
     version: int = 0
+    path: tuple[str, ...] = ()  # the buckets the case went through, in order (for roll rates)
+    work_order_figures: tuple[int, int, str] | None = None  # (overdue, dpd, bucket) last sent to the agency
 
     @property
     def is_open(self) -> bool:
@@ -106,3 +108,4 @@ class CaseSummary:
     opened_on: dt.date
     closed_on: dt.date
     close_reason: str
+    path: tuple[str, ...] = ()

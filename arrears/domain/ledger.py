@@ -37,6 +37,7 @@ class Repayment:
     value_date: dt.date
     channel: str
     reversed: bool = False
+    credited_agency: str | None = None  # the agency holding the case when it arrived (its KPIs)
 
 
 @dataclass(frozen=True, slots=True)

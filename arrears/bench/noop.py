@@ -1,0 +1,79 @@
+"""The Faust ceiling: a do-nothing agent with the worker's settings, run as its own process.
+
+``python -m arrears.bench.noop --expect N`` reads the input topics under the configured
+prefix with the worker's consumer settings and fetch-wait patch, takes events in the same
+batches as the ledger agent, does nothing with them, and prints JSON lines on stdout:
+``{"ready": true}`` once it holds its partitions, then ``{"count": N, "seconds": S}`` after
+the N-th event (seconds from the first event to the N-th).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+
+def _say(**fields: Any) -> None:
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import faust
+
+    from arrears.settings import load_settings
+    from streams import faust_fixes
+    from streams.app import BATCH_MAX, BATCH_WITHIN
+
+    parser = argparse.ArgumentParser(prog="arrears-bench-noop")
+    parser.add_argument("--expect", type=int, required=True)
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    # Same patch as the worker: without it every fetch on the embedded broker waits 1.5 s.
+    faust_fixes.limit_fetch_wait(settings.arrears_fetch_max_wait_ms)
+    session_timeout = settings.arrears_session_timeout_ms / 1000.0
+    settings.arrears_data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.arrears_app_id,
+        broker=";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap_servers.split(",")),
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.arrears_partitions,
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=max(0.5, session_timeout / 4),
+        broker_rebalance_timeout=max(10.0, session_timeout * 2),
+        broker_commit_interval=0.5,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+        web_enabled=False,
+        datadir=str(settings.arrears_data_dir / f"{settings.arrears_app_id}-noop"),
+        worker_redirect_stdouts=False,
+    )
+    inputs = app.topic(*settings.topics.inputs, key_serializer="raw", value_serializer="raw")
+    seen = {"count": 0, "first": 0.0}
+
+    @app.agent(inputs, name="noop")
+    async def noop(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            if not seen["count"]:
+                seen["first"] = time.monotonic()
+            seen["count"] += len(events)
+            if seen["count"] >= args.expect:
+                _say(count=seen["count"], seconds=time.monotonic() - seen["first"])
+
+    @app.on_rebalance_complete.connect
+    async def ready(sender: Any, **kwargs: Any) -> None:
+        if app.consumer.assignment():
+            _say(ready=True)
+
+    faust.Worker(app, loglevel="WARNING", quiet=True, override_logging=False,
+                 redirect_stdouts=False).execute_from_commandline()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""The state the rules keep per loan, the configuration they depend on, and their step log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from . import events as ev
+from .allocation import AllocationRules
+from .buckets import DEFAULT_BUCKETS, BucketScheme
+from .cases import Case, CaseSummary
+from .compliance import ContactRecord
+from .compliance_profiles import PROFILES, ContactPolicy
+from .ledger import Figures, Installment, Repayment, figures, first_unpaid_due_date
+
+CONTRACT_VIOLATION = "CONTRACT_VIOLATION"
+NOT_ASSIGNED = "NOT_ASSIGNED"
+NOT_HELD = "NOT_HELD"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The configuration the rules depend on."""
+
+    buckets: BucketScheme = DEFAULT_BUCKETS
+    grace_days: int = 0
+    allocation: AllocationRules = field(default_factory=AllocationRules)
+    policy: ContactPolicy = PROFILES["CN"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the partition knows when an event is applied."""
+
+    business_date: dt.date | None
+    rules: Rules = field(default_factory=Rules)
+    partition: int = 0
+    load: Mapping[str, int] = field(default_factory=dict)  # active assignments per agency, this partition
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyTally:
+    """What one agency did on this loan's cases (summed over loans for its KPIs)."""
+
+    agency_id: str
+    assignments: int = 0
+    attempts: int = 0
+    contacts: int = 0  # attempts that reached someone
+    right_party_contacts: int = 0  # attempts that reached the debtor
+    promises: int = 0
+    promises_kept: int = 0
+    promises_broken: int = 0
+    recovered: int = 0  # repayments received while the agency held the case, net of their reversals
+    violations: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoanState:
+    """Everything the processor keeps about one loan."""
+
+    loan_id: str
+    account: ev.LoanOpened | None = None
+    closed_reason: str | None = None
+    installments: tuple[Installment, ...] = ()  # sorted by number
+    repayments: tuple[Repayment, ...] = ()  # in arrival order
+    pending_reversals: tuple[str, ...] = ()  # payment ids reversed before they arrived
+    waiting: tuple[ev.InputEvent, ...] = ()  # events that came before LoanOpened
+    applied: frozenset[int] = frozenset()  # fingerprints of the event ids already applied
+    case_count: int = 0
+    case: Case | None = None  # the current case: open, or the last one closed
+    history: tuple[CaseSummary, ...] = ()
+    # The business date of the last change: every tick up to it has been applied to this loan.
+    # A restart may replay ticks the loan already saw; they must not apply twice.
+    as_of: dt.date | None = None
+    contacts: tuple[ContactRecord, ...] = ()  # recent attempts to this debtor, by every agency
+    tallies: tuple[AgencyTally, ...] = ()
+    journal_len: int = 0  # records in the loan's audit journal (kept by the processor, not the rules)
+
+    @property
+    def open_case(self) -> Case | None:
+        return self.case if self.case is not None and self.case.is_open else None
+
+    def figures(self, business_date: dt.date | None, buckets: BucketScheme) -> Figures:
+        return figures(self.installments, self.repayments, business_date, buckets)
+
+    def wake_date(self, grace_days: int) -> dt.date | None:
+        """The first business date at which a tick can change this loan; None if no tick can.
+
+        A loan with an open case is looked at every tick (its DPD and bucket move); one
+        without opens a case once its oldest unpaid installment is more than grace days late;
+        a promise on a closed case is judged the day after its date.
+        """
+        if self.account is None:
+            return None
+        if self.open_case is not None:
+            return dt.date.min
+        dates = []
+        if self.case is not None and self.case.promise is not None:
+            dates.append(self.case.promise.date + dt.timedelta(days=1))
+        if self.closed_reason is None:
+            due = first_unpaid_due_date(self.installments, self.repayments)
+            if due is not None:
+                dates.append(due + dt.timedelta(days=grace_days + 1))
+        return min(dates) if dates else None
+
+    def tally(self, agency_id: str) -> AgencyTally:
+        return next((t for t in self.tallies if t.agency_id == agency_id), AgencyTally(agency_id))
+
+    def with_tally(self, agency_id: str, **increments: int) -> LoanState:
+        current = self.tally(agency_id)
+        updated = replace(current, **{k: getattr(current, k) + v for k, v in increments.items()})
+        others = tuple(t for t in self.tallies if t.agency_id != agency_id)
+        return replace(self, tallies=tuple(sorted((*others, updated), key=lambda t: t.agency_id)))
+
+
+def event_fingerprint(event_id: str) -> int:
+    """64 bits of the event id: enough to tell a loan's events apart, a tenth of the bytes."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
+
+
+class Step:
+    """The outputs of one input event or tick, with deterministic ids derived from its cause."""
+
+    def __init__(self, cause_id: str, occurred_at: int, business_date: dt.date | None) -> None:
+        self.cause_id = cause_id
+        self.occurred_at = occurred_at
+        self.business_date = business_date
+        self.outputs: list[ev.Output] = []
+
+    def id(self, *parts: str) -> str:
+        return ev.derive_id(self.cause_id, *parts)
+
+    @property
+    def date(self) -> dt.date:
+        if self.business_date is None:  # pragma: no cover - no case exists before the first tick
+            raise AssertionError("a case event needs a business date")
+        return self.business_date
+
+    def emit(self, output: ev.Output) -> None:
+        self.outputs.append(output)
+
+    def reject(self, event: ev.InputEvent, detail: str, reason: str = CONTRACT_VIOLATION) -> None:
+        self.outputs.append(ev.Rejected(event, reason, detail))
