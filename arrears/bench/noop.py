@@ -2,9 +2,8 @@
 
 ``python -m arrears.bench.noop --expect N`` reads the input topics under the configured
 prefix with the worker's consumer settings and fetch-wait patch, takes events in the same
-batches as the ledger agent, does nothing with them, and prints JSON lines on stdout:
-``{"ready": true}`` once it holds its partitions, then ``{"count": N, "seconds": S}`` after
-the N-th event (seconds from the first event to the N-th).
+batches as the ledger agent, does nothing with them, and prints one JSON line on stdout,
+``{"count": N, "seconds": S}``, after the N-th event (seconds from the first event to it).
 """
 
 from __future__ import annotations
@@ -64,11 +63,6 @@ def main(argv: list[str] | None = None) -> int:
             seen["count"] += len(events)
             if seen["count"] >= args.expect:
                 _say(count=seen["count"], seconds=time.monotonic() - seen["first"])
-
-    @app.on_rebalance_complete.connect
-    async def ready(sender: Any, **kwargs: Any) -> None:
-        if app.consumer.assignment():
-            _say(ready=True)
 
     faust.Worker(app, loglevel="WARNING", quiet=True, override_logging=False,
                  redirect_stdouts=False).execute_from_commandline()
