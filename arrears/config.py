@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .domain.allocation import AgencyTerms, AllocationRules
 from .domain.buckets import DEFAULT_BUCKETS, BucketScheme
-from .domain.state import Rules
 from .domain.compliance_profiles import PROFILES, ContactPolicy
+from .domain.state import Rules
 from .errors import ConfigError
 
 AGENCY_ID = re.compile(r"^[A-Za-z0-9_-]+$")

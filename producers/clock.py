@@ -43,7 +43,7 @@ def run_daemon(
     *,
     calendar: str | None = None,
     stop: threading.Event | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> None:
     """Publish the new local date at each local midnight until *stop* is set."""
     tz = zone(tz_name)

@@ -48,7 +48,7 @@ def _to_json_value(value: Any) -> Any:
 
 
 def now_millis() -> int:
-    return int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
 
 
 class LoanEventPublisher:

@@ -16,7 +16,7 @@ from typing import Any
 from .catalog import Catalog
 from .errors import SchemaViolationError, UnknownSchemaError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 

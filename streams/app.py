@@ -176,4 +176,5 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
 def prepare_topics(settings: Settings) -> None:
     """Create the contract's topics and the worker's own internal ones when missing."""
     agencies = [a.id for a in settings.config.agencies]
-    create_topics(settings, settings.topics.specs(settings.arrears_partitions, agencies) + internal_topic_specs(settings))
+    specs = settings.topics.specs(settings.arrears_partitions, agencies) + internal_topic_specs(settings)
+    create_topics(settings, specs)

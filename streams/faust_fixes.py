@@ -5,10 +5,9 @@ Both are applied by :func:`apply` when the worker builds its app; each says why.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from faust.tables import recovery as faust_recovery
 from faust.transport import consumer as faust_consumer

@@ -270,12 +270,14 @@ class Processor:
             self._dead_letter(message, work.partition, exc.reason, str(exc), outbox)
             return
         if decoded.name not in INPUT_TYPES or self.topics.for_record(decoded.name) != held_topic:
-            self._dead_letter(message, work.partition, UNEXPECTED_TYPE, f"{decoded.name} does not belong on {held_topic}", outbox)
+            reason = f"{decoded.name} does not belong on {held_topic}"
+            self._dead_letter(message, work.partition, UNEXPECTED_TYPE, reason, outbox)
             return
         domain_event = to_domain(decoded.name, decoded.value)
         loan_id = _loan_id(domain_event)
         if loan_id is None:
-            self._dead_letter(message, work.partition, CONTRACT_VIOLATION, "case_id is not of the form <loan_id>:<n>", outbox)
+            reason = "case_id is not of the form <loan_id>:<n>"
+            self._dead_letter(message, work.partition, CONTRACT_VIOLATION, reason, outbox)
             return
         expected = partition_of(loan_id.encode(), self.partitions)
         if expected != work.partition:

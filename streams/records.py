@@ -12,7 +12,7 @@ from typing import Any
 
 from arrears.domain import events as ev
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 INPUT_TYPES: dict[str, type] = {
     cls.record: cls

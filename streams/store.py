@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from dataclasses import replace
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from aiokafka.partitioner import murmur2

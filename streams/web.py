@@ -172,7 +172,8 @@ def register_views(worker: Worker, table: Any) -> None:
             return answer
         state = _load(worker, table, loan_id)
         known = state is not None and (
-            (state.case is not None and state.case.case_id == case_id) or any(h.case_id == case_id for h in state.history)
+            (state.case is not None and state.case.case_id == case_id)
+            or any(h.case_id == case_id for h in state.history)
         )
         if state is None or not known:
             return web.json({"error": f"no case {case_id}"}, status=404)

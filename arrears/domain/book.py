@@ -92,7 +92,7 @@ def _contribution(state: LoanState) -> _Contribution | None:
         open_case = OpenCase(case.case_id, case.status, case.bucket, case.dpd, case.overdue_amount,
                              state.account.currency, case.assignment.agency_id if case.assignment else None,
                              case.hold_reason)
-    paths = [(h.path, h.close_reason) for h in state.history]
+    paths: list[tuple[tuple[str, ...], str | None]] = [(h.path, h.close_reason) for h in state.history]
     if state.case is not None:
         paths.append((state.case.path, state.case.close_reason))
     entered: list[str] = []

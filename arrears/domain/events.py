@@ -191,7 +191,9 @@ class ReleaseCase:
     reason: str
 
 
-AgencyResult = ContactAttempted | PromiseToPay | DisputeRaised | ComplaintReceived | CeaseContactRequested | CaseReturned
+AgencyResult = (
+    ContactAttempted | PromiseToPay | DisputeRaised | ComplaintReceived | CeaseContactRequested | CaseReturned
+)
 LedgerEvent = InstallmentScheduled | RepaymentReceived | RepaymentReversed
 InputEvent = LoanOpened | LoanClosed | LedgerEvent | AgencyResult | ReleaseCase
 

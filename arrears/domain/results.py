@@ -60,7 +60,8 @@ def apply_result(state: LoanState, result: ev.AgencyResult, ctx: Context, step: 
         loan_id=state.loan_id, business_date=step.date, hold_reason=hold_reason,
     ))
     case = recall(state, case, "HOLD", step)
-    return state, replace(case, hold_reason=hold_reason, cease_contact=case.cease_contact or hold_reason == "CEASE_CONTACT")
+    ceased = case.cease_contact or hold_reason == "CEASE_CONTACT"
+    return state, replace(case, hold_reason=hold_reason, cease_contact=ceased)
 
 
 def _not_assigned(result: ev.AgencyResult) -> str:

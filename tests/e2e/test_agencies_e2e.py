@@ -77,8 +77,8 @@ def config(tmp_path: Path, ports: dict[str, int]) -> dict[str, Any]:
             {"id": "AG2", "buckets": ["M2", "M3", "M4"], "capacity": 12, "weight": 1, "assignment_days": 30,
              "transport": webhook("AG2")},
             {"id": "AG3", "buckets": ["M3", "M4"], "capacity": 12, "weight": 1, "assignment_days": 30,
-             "transport": {"type": "files", "outbox": str(tmp_path / "ag3" / "out"), "inbox": str(tmp_path / "ag3" / "in"),
-                           "poll_seconds": 0.5}},
+             "transport": {"type": "files", "outbox": str(tmp_path / "ag3" / "out"),
+                           "inbox": str(tmp_path / "ag3" / "in"), "poll_seconds": 0.5}},
         ],
     }
 
@@ -111,7 +111,8 @@ def test_cases_go_to_one_agency_at_a_time_within_capacity_with_minimal_personal_
         ) and len(worker.health()[1]["business_dates"]) == 6, 120, message="the worker at the last day")
 
         cases = read_topic(settings, settings.topics.cases, min_count=1, idle=2.0)
-        orders = {a: read_topic(settings, settings.topics.work_orders(a), min_count=1, idle=1.0) for a in ("AG1", "AG2", "AG3")}
+        orders = {a: read_topic(settings, settings.topics.work_orders(a), min_count=1, idle=1.0)
+                  for a in ("AG1", "AG2", "AG3")}
 
         # One active assignment per case at a time; capacity per partition share (the global split).
         active: dict[str, str] = {}
@@ -120,7 +121,7 @@ def test_cases_go_to_one_agency_at_a_time_within_capacity_with_minimal_personal_
         for record in sorted(cases, key=lambda r: (r.partition, r.offset)):
             data, case_id = record.data, record.data["case_id"]
             if record.name == "CaseAssigned":
-                assert case_id not in active, f"{case_id} assigned to {data['agency_id']} while {active.get(case_id)} holds it"
+                assert case_id not in active, f"{case_id} assigned to {data['agency_id']} while held elsewhere"
                 active[case_id] = data["agency_id"]
                 load[record.partition][data["agency_id"]] += 1
                 peak[record.partition][data["agency_id"]] = max(peak[record.partition][data["agency_id"]],

@@ -23,7 +23,7 @@ CONFIG = {
     ],
 }
 HOUR = 3_600_000
-T0 = int(dt.datetime(2026, 3, 5, 2, 0, tzinfo=dt.timezone.utc).timestamp() * 1000)  # 10:00 in Shanghai
+T0 = int(dt.datetime(2026, 3, 5, 2, 0, tzinfo=dt.UTC).timestamp() * 1000)  # 10:00 in Shanghai
 
 
 def book(config: dict | None = None) -> LoanBook:
@@ -82,7 +82,8 @@ def test_a_work_order_carries_only_the_personal_data_the_agency_needs() -> None:
     assert work_order.emergency_contacts == ()
     assert not hasattr(work_order, "customer_id")
     assert work_order.contact_policy.max_connected_calls_per_day == 3
-    assert (work_order.contact_policy.quiet_hours_start, work_order.contact_policy.quiet_hours_end) == ("22:00", "08:00")
+    policy = work_order.contact_policy
+    assert (policy.quiet_hours_start, policy.quiet_hours_end) == ("22:00", "08:00")
 
 
 def test_the_case_state_names_the_agency_and_work_order() -> None:

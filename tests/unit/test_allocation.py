@@ -72,7 +72,9 @@ def test_everyone_full_leaves_the_case_unassigned() -> None:
 
 @settings(max_examples=200)
 @given(st.text(min_size=1, max_size=12), st.sampled_from(["AG1", "AG2", "AG3"]))
-def test_rotation_never_goes_back_to_the_agency_the_case_came_from_when_another_is_eligible(case: str, last: str) -> None:
+def test_rotation_never_goes_back_to_the_agency_a_case_came_from_while_another_is_eligible(
+    case: str, last: str
+) -> None:
     choice = choose_agency(case, "M3", RULES, {}, 0, history=(last,))
     assert choice.agency is not None and choice.agency.agency_id != last
 
