@@ -24,10 +24,11 @@ def test_kpis_of_an_idle_agency_are_zero_not_errors() -> None:
 
 
 def test_portfolios_of_two_workers_add_up_and_roll_rates_divide_by_entries() -> None:
-    a = {"buckets": {"M1|CNY": {"open_cases": 2, "overdue_amount": 100}}, "assigned": {"AG1": 1}, "unassigned": 1,
-         "held": 0, "entered": {"M1": 10, "M2": 2}, "moves": {"M1|M2": 3, "M1|CURED": 6}, "business_dates": ["2026-03-02"],
-         "_unreachable": 0}
-    b = {"buckets": {"M1|CNY": {"open_cases": 1, "overdue_amount": 50}, "M2|CNY": {"open_cases": 1, "overdue_amount": 70}},
+    a = {"buckets": {"M1|CNY": {"open_cases": 2, "overdue_amount": 100}}, "assigned": {"AG1": 1},
+         "unassigned": 1, "held": 0, "entered": {"M1": 10, "M2": 2}, "moves": {"M1|M2": 3, "M1|CURED": 6},
+         "business_dates": ["2026-03-02"], "_unreachable": 0}
+    b = {"buckets": {"M1|CNY": {"open_cases": 1, "overdue_amount": 50},
+                     "M2|CNY": {"open_cases": 1, "overdue_amount": 70}},
          "assigned": {"AG1": 1, "AG2": 1}, "unassigned": 0, "held": 1, "entered": {"M1": 10, "M2": 3},
          "moves": {"M1|M2": 1}, "business_dates": ["2026-03-01"]}
     merged = merge_portfolios([a, b], ("M0", "M1", "M2"))
