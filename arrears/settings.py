@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     arrears_data_dir: Path = Path(".arrears-data")
     arrears_session_timeout_ms: int = Field(default=6000, ge=1000)
     arrears_fetch_max_wait_ms: int = Field(default=100, ge=1, le=30000)
+    arrears_clock_skew_ms: int = Field(default=1000, ge=0)
     arrears_journal: bool = True  # keep each case's timeline in the worker's table
     arrears_log_format: Literal["json", "text"] = "json"
     arrears_log_level: str = "INFO"

@@ -83,7 +83,11 @@ class Processor:
         self.lock = asyncio.Lock()
         self._offsets: OffsetReader | None = None
         self.last_calendar_end = 0
+        self._calendar_asked_at = 0.0
+        self._skew = settings.arrears_clock_skew_ms / 1000.0
         self.gaps = GapKeeper(app.consumer)
+        self._writes: set[asyncio.Future[Any]] = set()
+        self.failed: BaseException | None = None
 
     # ---------------------------------------------------------------- lifecycle
     async def reset(self) -> None:
@@ -92,6 +96,7 @@ class Processor:
         Waits for a batch being committed: its changes must reach the changelog first.
         """
         async with self.lock:
+            await self.drain_writes()
             self.works.clear()
             self.cache.clear()
             self.gaps.forget()
@@ -101,15 +106,24 @@ class Processor:
             self._offsets = OffsetReader(self.settings)
         return self._offsets
 
-    async def calendar_end(self) -> int:
-        """The calendar topic's end offset now (a message read after this knows every earlier tick).
+    async def calendar_end(self, published_before: float) -> int:
+        """An end offset of the calendar topic that covers every tick published before the
+        messages at hand (their newest Kafka timestamp is *published_before*).
 
-        Ticks are published one at a time and acknowledged, so the broker's reported end is exact.
+        A query started after a message was published sees every tick published before it.
+        While messages are older than the last query (catching up), that answer serves; fresh
+        messages need a fresh query. Producer clocks may lag this worker's by up to
+        ``ARREARS_CLOCK_SKEW_MS``. Ticks are published one at a time and acknowledged, so the
+        broker's reported end offset is exact.
         """
+        if published_before + self._skew < self._calendar_asked_at:
+            return self.last_calendar_end
+        asked_at = time.time()
         reader = self._offset_reader()
         topic = self.topics.business_date
         ends = await asyncio.get_running_loop().run_in_executor(None, reader.reported_end_offsets, [topic], 1)
         self.last_calendar_end = ends[(topic, 0)]
+        self._calendar_asked_at = asked_at
         return self.last_calendar_end
 
     def _work(self, partition: int) -> PartitionWork:
@@ -168,7 +182,10 @@ class Processor:
     # ---------------------------------------------------------------- batches
     async def handle(self, events: Sequence[Any]) -> None:
         """Queue a batch of Faust events and apply whatever can be applied."""
-        calendar_end = await self.calendar_end()
+        if self.failed is not None:
+            raise self.failed
+        newest = max((e.message.timestamp or 0.0) for e in events) if events else 0.0
+        calendar_end = await self.calendar_end(newest or time.time())
         async with self.lock:
             touched: set[int] = set()
             for event in events:
@@ -192,6 +209,8 @@ class Processor:
 
     async def tick_timer(self) -> None:
         """Release what waited on time (the merge's patience) or on messages that came meanwhile."""
+        if self.failed is not None:
+            raise self.failed
         if not self.works:
             return
         async with self.lock:
@@ -374,19 +393,35 @@ class Processor:
                 for topic, key, value, headers, timestamp_ms in outbox.records
             ]
             await asyncio.gather(*sends)
-        writes: list[asyncio.Future[Any]] = []
-        written = []
         for work in self.works.values():
             if work.changed:
                 newly_held = [h for h in work.sequencer.held_messages() if not h.persisted]
-                writes.extend(work.store.write(work.sequencer.snapshot(), newly_held, work.released))
+                snapshot = work.sequencer.snapshot()
+                durable = {**snapshot.next_seen, "": snapshot.markers_next}
+                writes = work.store.write(snapshot, newly_held, work.released)
                 work.released = []
                 work.changed = False
-                written.append(work)
-        if writes:
-            await asyncio.gather(*writes)
-        for work in written:
-            work._note_durable()
+                # The next batch need not wait for the changelog: Faust commits only the positions
+                # this write vouches for, once it is acknowledged (see durable_position).
+                done = asyncio.gather(*writes)
+                self._writes.add(done)
+                done.add_done_callback(lambda f, w=work, d=durable: self._written(f, w, d))
+
+    def _written(self, future: asyncio.Future[Any], work: PartitionWork, durable: dict[str, int]) -> None:
+        self._writes.discard(future)
+        if future.cancelled() or future.exception() is not None:
+            # A lost changelog write cannot be repaired in place: stop, and let a restart replay.
+            self.failed = future.exception() or RuntimeError("changelog write cancelled")
+            log.critical("a changelog write failed: %r", self.failed)
+            return
+        if self.works.get(work.partition) is work:
+            for topic, offset in durable.items():
+                work.durable[topic] = max(work.durable.get(topic, -1), offset)
+
+    async def drain_writes(self) -> None:
+        """Wait for every changelog write in flight (before a rebalance gives partitions away)."""
+        if self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
 
     def durable_position(self, topic: str, partition: int) -> int | None:
         """The offset Faust may commit for an input or ticks partition (see faust_fixes.guard_commits)."""

@@ -104,8 +104,12 @@ def faust_noop(ctx: Context, data: Sequence[Encoded]) -> float:
 def _read_lines(proc: subprocess.Popen[bytes], into: list[dict[str, float]]) -> None:
     assert proc.stdout is not None
     for raw in proc.stdout:
+        # mode's worker writes terminal control bytes to stdout, sometimes on our line
+        start = raw.find(b"{")
+        if start < 0:
+            continue
         try:
-            into.append(json.loads(raw))
+            into.append(json.loads(raw[start:]))
         except ValueError:
             continue
 

@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     inputs = app.topic(*settings.topics.inputs, key_serializer="raw", value_serializer="raw")
     seen = {"count": 0, "first": 0.0}
 
+    @app.timer(2.0)
+    async def report() -> None:  # progress for the log: a stalled ceiling must be visible
+        sys.stderr.write(f"noop: {seen['count']} events, assignment {len(app.consumer.assignment())}\n")
+
     @app.agent(inputs, name="noop")
     async def noop(stream: Any) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
