@@ -163,6 +163,26 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- report
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("arrears-report.html"),
+                   help="the HTML file to write (default arrears-report.html)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a run parameter to show in the report (repeat)")
+
+
+@command("report", "write the HTML report of what the topics hold (charts inline, one file)", _report_args)
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    settings = _settings()
+    _logging("report", settings)
+    params = dict(p.partition("=")[::2] for p in args.param)
+    path = write_report(settings, args.out, params)
+    print(path.resolve())
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -12,6 +12,8 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from arrears.domain import cases, ledger
@@ -54,25 +56,42 @@ def register(code: str, cls: type) -> None:
     _CODES[code] = cls
     _BY_CLASS[cls] = code
     _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    _ENCODERS[cls] = _dataclass_encoder(cls, code)
+
+
+def _dataclass_encoder(cls: type, code: str) -> Callable[[Any], Any]:
+    names = _FIELDS[cls]
+    get = operator.attrgetter(*names) if len(names) > 1 else (lambda obj: (getattr(obj, names[0]),))
+
+    def encode(value: Any) -> Any:
+        return {code: [_encode(v) for v in get(value)]}
+
+    return encode
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# Dispatch on the exact type: this runs for every field of every stored loan.
+_ENCODERS: dict[type, Callable[[Any], Any]] = {
+    str: _same, int: _same, bool: _same, float: _same, type(None): _same,
+    dt.date: lambda d: {"@": d.toordinal()},
+    tuple: lambda t: [_encode(v) for v in t],
+    list: lambda t: [_encode(v) for v in t],
+    frozenset: lambda s: {"%": sorted(_encode(v) for v in s)},
+    dict: lambda d: {"#": [[_encode(k), _encode(v)] for k, v in d.items()]},
+    bytes: lambda b: {"b": base64.b64encode(b).decode()},
+}
+for _cls, _code in _BY_CLASS.items():
+    _ENCODERS[_cls] = _dataclass_encoder(_cls, _code)
 
 
 def _encode(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, bool, float)):
-        return value
-    if isinstance(value, bytes):
-        return {"b": base64.b64encode(value).decode()}
-    code = _BY_CLASS.get(type(value))
-    if code is not None:
-        return {code: [_encode(getattr(value, name)) for name in _FIELDS[type(value)]]}
-    if isinstance(value, dt.date):
-        return {"@": value.toordinal()}
-    if isinstance(value, (tuple, list)):
-        return [_encode(v) for v in value]
-    if isinstance(value, frozenset):
-        return {"%": sorted(_encode(v) for v in value)}
-    if isinstance(value, dict):
-        return {"#": [[_encode(k), _encode(v)] for k, v in value.items()]}
-    raise TypeError(f"cannot store {type(value).__name__}")
+    try:
+        return _ENCODERS[type(value)](value)
+    except KeyError:
+        raise TypeError(f"cannot store {type(value).__name__}") from None
 
 
 def _decode(value: Any) -> Any:
