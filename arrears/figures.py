@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_BUCKETS = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+")
-#: outcomes of a contact that reached the debtor (a right-party contact)
+#: outcomes of a contact that reached the debtor (with party DEBTOR: a right-party contact)
 RIGHT_PARTY = frozenset({"RIGHT_PARTY_CONTACT", "PROMISE_TO_PAY", "REFUSED_TO_PAY", "CALLBACK_REQUESTED"})
+#: outcomes of a contact that reached someone (the query API's contact rate counts the same)
+REACHED = RIGHT_PARTY | {"WRONG_PARTY"}
 HOLD_RESULTS = ("DisputeRaised", "ComplaintReceived", "CeaseContactRequested")
 STILL_OPEN = "still open"
 
@@ -66,9 +68,8 @@ class AgencyStats:
     active: int = 0
     recalled: Counter[str] = field(default_factory=Counter)
     contacts: int = 0
+    reached: int = 0
     right_party_contacts: int = 0
-    cases_contacted: set[str] = field(default_factory=set)
-    cases_assigned: set[str] = field(default_factory=set)
     promises: int = 0
     kept: int = 0
     broken: int = 0
@@ -86,9 +87,10 @@ class AgencyKpis:
     agency_id: str
     cases_assigned: int
     cases_held: int
-    contacts: int
-    contact_rate: float  # cases contacted at least once / cases assigned
-    right_party_contact_rate: float  # contacts that reached the debtor / contacts
+    contacts: int  # contact attempts reported
+    contact_rate: float  # attempts that reached someone / attempts
+    right_party_contact_rate: float  # attempts that reached the debtor / attempts
+    promises: int
     promise_rate: float  # promises to pay / right-party contacts
     promise_kept_rate: float  # kept / (kept + broken)
     promises_kept: int
@@ -241,7 +243,6 @@ class Figures:
         stats = self.agencies[agency]
         stats.assigned += 1
         stats.active += 1
-        stats.cases_assigned.add(str(v["case_id"]))
         case = self._case(v)
         if case is not None:
             case.agency = agency
@@ -279,7 +280,8 @@ class Figures:
     def _on_ContactAttempted(self, v: Mapping[str, Any]) -> None:
         stats = self.agencies[str(v["agency_id"])]
         stats.contacts += 1
-        stats.cases_contacted.add(str(v["case_id"]))
+        if v.get("outcome") in REACHED:
+            stats.reached += 1
         if v.get("party") == "DEBTOR" and v.get("outcome") in RIGHT_PARTY:
             stats.right_party_contacts += 1
 
@@ -387,8 +389,9 @@ class Figures:
                 cases_assigned=s.assigned,
                 cases_held=held.get(agency_id, 0),
                 contacts=s.contacts,
-                contact_rate=_ratio(len(s.cases_contacted & s.cases_assigned), len(s.cases_assigned)),
+                contact_rate=_ratio(s.reached, s.contacts),
                 right_party_contact_rate=_ratio(s.right_party_contacts, s.contacts),
+                promises=s.promises,
                 promise_rate=_ratio(s.promises, s.right_party_contacts),
                 promise_kept_rate=_ratio(s.kept, s.kept + s.broken),
                 promises_kept=s.kept,

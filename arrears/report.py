@@ -172,7 +172,7 @@ def chart_agency_kpis(kpis: Sequence[AgencyKpis]) -> str:
     if not kpis:
         return _empty("No agencies.")
     plt = _pyplot()
-    measures = (("contact rate", "contact_rate"), ("right-party contact", "right_party_contact_rate"),
+    measures = (("contact rate", "contact_rate"), ("right-party contact rate", "right_party_contact_rate"),
                 ("promise rate", "promise_rate"), ("promise kept", "promise_kept_rate"), ("cure rate", "cure_rate"))
     fig, ax = plt.subplots(figsize=(9, 3.2))
     width = 0.8 / len(kpis)
@@ -263,7 +263,8 @@ def render_html(figures: Figures, parameters: Mapping[str, str], agencies: Seque
     tiles_html = "".join(f"<div class='tile'><b>{_esc(v)}</b><span>{_esc(k)}</span></div>" for k, v in tiles)
     open_rows = [(r.bucket, f"{r.open_cases:,}", money(r.overdue_amount, currency)) for r in figures.open_by_bucket()]
     roll_rows = [
-        (r, f"{matrix.entered(r):,}", *(f"{matrix.rate(r, c):.0%}" if matrix.counts[r].get(c) else "" for c in matrix.columns))
+        (r, f"{matrix.entered(r):,}",
+         *(f"{matrix.rate(r, c):.0%}" if matrix.counts[r].get(c) else "" for c in matrix.columns))
         for r in matrix.rows
     ]
     kpi_rows = [
@@ -307,10 +308,12 @@ def render_html(figures: Figures, parameters: Mapping[str, str], agencies: Seque
         _table(["agency", "assigned", "holding now", "contacts", "contact rate", "right-party contact",
                 "promise rate", "promises kept", "recovered", "cure rate", "holds", "returns",
                 "violations / 100 contacts"], kpi_rows) if kpi_rows else "",
-        "<p class='note'>Contact rate: assigned cases contacted at least once. Right-party contact: contacts "
-        "that reached the debtor. Promise rate: promises per right-party contact. Recovered: the drop in "
-        "overdue amount while a case was assigned to the agency. Cure rate: assigned cases cured while "
-        "assigned. Holds: disputes, complaints and cease-contact requests.</p>",
+        "<p class='note'>As the query API defines them, over the contact attempts the agency reported. "
+        "Contact rate: attempts that reached someone. Right-party contact rate: attempts that reached the "
+        "debtor. Promise rate: promises per right-party contact. Promises kept: kept / judged (kept + "
+        "broken). Recovered: the drop in overdue amount while the agency held the case (the API counts "
+        "repayments instead, which may exceed what was overdue). Cure rate: cases cured while the agency "
+        "held them / cases assigned. Holds: disputes, complaints and cease-contact requests.</p>",
         "<h2>Compliance violations by rule and agency</h2>",
         chart_violations(by_rule_agency, agency_ids),
         _table(["rule", *agency_ids, "total"], violation_rows) if violation_rows else "",

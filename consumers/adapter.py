@@ -202,7 +202,9 @@ class WorkOrderLoop:
         self.metrics.dead_lettered(reason)
         topic, partition, offset = _coordinates(msg)
         what = order.ids if order else f"{topic}[{partition}]@{offset}"
-        log.warning("dead-lettered %s to %s: %s (%s)", what, self.dlq_topic, reason, error)
+        log.warning("dead-lettered %s to %s: %s (%s)", what, self.dlq_topic, reason, error,
+                    extra={"agency_id": self.agency.id, "topic": topic, "partition": partition, "offset": offset,
+                           "reason": reason})
 
     def _await_dead_letters(self, producer: Any) -> None:
         """Block until the dead letters are on the broker: only then may the offsets move."""

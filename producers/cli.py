@@ -58,16 +58,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _simulate_args(p: argparse.ArgumentParser) -> None:
+def _book_args(p: argparse.ArgumentParser, seed: str) -> None:
+    """The synthetic book's options, shared by ``simulate`` and ``demo``."""
     from arrears.cli import _date
 
     p.add_argument("--loans", type=_positive_int, default=2000, help="loans in the book (default 2000)")
     p.add_argument("--days", type=_positive_int, default=120, help="business days to simulate (default 120)")
-    p.add_argument("--seed", default="arrears", help="random seed: the same seed gives the same book")
+    p.add_argument("--seed", default=seed, help=f"random seed: the same seed gives the same book (default {seed})")
     p.add_argument("--start-date", type=_date, default=dt.date(2026, 1, 1),
                    help="first business date (default 2026-01-01)")
     p.add_argument("--days-per-second", type=float, default=0.0, metavar="N",
                    help="at most N business days a second (default 0: as fast as the pipeline goes)")
+
+
+def _simulate_args(p: argparse.ArgumentParser) -> None:
+    _book_args(p, "arrears")
     p.add_argument("--agency", action="append", default=[], metavar="ID[=ADAPTER_URL]",
                    help="simulate this agency of the config (repeat); a webhook agency needs the URL of its "
                         "adapter, e.g. AG1=http://127.0.0.1:8081, and listens on its configured webhook URL")
@@ -98,3 +103,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                 days_per_second=args.days_per_second)
     return run_simulate(settings, options, agencies=agencies, worker_urls=args.worker_url,
                         violation_rate=args.violation_rate, settle=args.settle, progress=not args.no_progress)
+
+
+# --------------------------------------------------------------------------- demo
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    _book_args(p, "demo")
+    p.add_argument("--violation-rate", type=float, default=0.05,
+                   help="share of an agency's case-days with a rule break (default 0.05)")
+    p.add_argument("--report", type=Path, default=Path("arrears-report.html"),
+                   help="where to write the report (default arrears-report.html)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="a config to run instead of the bundled demo one (webhook ports and file-drop "
+                        "directories are rewritten for the run)")
+    p.add_argument("--no-live", action="store_true", help="print a summary every ten days instead of a live view")
+
+
+@command("demo", "run the whole pipeline on an embedded broker with simulated agencies; live view, then a report",
+         _demo_args)
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DemoOptions, run_demo
+    from .simulate import SimulationOptions
+
+    simulation = SimulationOptions(loans=args.loans, days=args.days, seed=args.seed, start=args.start_date,
+                                   days_per_second=args.days_per_second)
+    options = DemoOptions(simulation=simulation, violation_rate=args.violation_rate, report=args.report,
+                          live=not args.no_live, config=args.config)
+    return run_demo(options)

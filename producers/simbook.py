@@ -75,7 +75,7 @@ class SimRates:
     """The behaviour model's rates (docs/simulation.md states and explains them)."""
 
     payer_mix: Mapping[str, float] = field(
-        default_factory=lambda: {PUNCTUAL: 0.74, LATE: 0.12, PARTIAL: 0.06, DEFAULTING: 0.08}
+        default_factory=lambda: {PUNCTUAL: 0.72, LATE: 0.12, PARTIAL: 0.06, DEFAULTING: 0.10}
     )
     early_days: int = 3  # punctual payers pay 0..early_days days before the due date
     late_days: int = 25  # late payers pay 1..late_days days after the due date
@@ -83,7 +83,7 @@ class SimRates:
     partial_catch_up_days: tuple[int, int] = (10, 45)  # ...and the rest this many days after the due date
     #: probability that a defaulting loan cures while in each bucket (given it reached the bucket)
     cure: Mapping[str, float] = field(
-        default_factory=lambda: {"M1": 0.30, "M2": 0.20, "M3": 0.12, "M4": 0.08, "M5": 0.05, "M6": 0.03,
+        default_factory=lambda: {"M1": 0.25, "M2": 0.15, "M3": 0.10, "M4": 0.07, "M5": 0.05, "M6": 0.03,
                                  "M7+": 0.02}
     )
     part_payment: float = 0.25  # probability of a part payment in a bucket the loan rolls out of

@@ -16,7 +16,7 @@ from arrears.kafka import OffsetReader, create_topics
 from arrears.settings import Settings
 from arrears.topics import TopicSpec
 
-from . import faust_fixes
+from . import faust_fixes, lag
 from .fanout import CalendarFanout
 from .processor import Processor
 
@@ -116,6 +116,7 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         value_type=bytes,
     )
     processor = Processor(app, settings, loans, ticks_topic)
+    lag.instrument(processor)  # batch sizes and processing latency for /metrics
     fanout = CalendarFanout(app, settings, ticks_topic)
     positions.update(processor=processor, fanout=fanout)
     worker = Worker(app, processor, settings, ticks_topic)
@@ -167,9 +168,11 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         await processor.ensure_partitions()
         worker.status = "ready"
 
+    from .ops_page import register_ops_page
     from .web import register_views
 
     register_views(worker, loans)
+    register_ops_page(worker)
     return worker
 
 

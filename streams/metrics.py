@@ -14,10 +14,6 @@ TICK_SECONDS = Histogram(
 BUSINESS_DATE = Gauge(
     "arrears_business_date_ordinal", "Last business date applied per partition (proleptic ordinal)", ["partition"]
 )
-BATCH_SECONDS = Histogram(
-    "arrears_batch_seconds", "Seconds from a batch's arrival to its durable commit",
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
 OPEN_CASES = Gauge("arrears_open_cases", "Open cases on this worker, by bucket", ["bucket"])
 OPEN_AMOUNT = Gauge("arrears_open_overdue_amount", "Overdue amount of open cases (minor units), by bucket and currency",
                     ["bucket", "currency"])

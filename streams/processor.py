@@ -232,6 +232,7 @@ class Processor:
                     "tick %s pending in partition %d for %.0fs: waiting on %s",
                     work.sequencer.pending[0].tick_id, work.partition, now - work.pending_since,
                     ", ".join(f"{t} (at {f}, place {p})" for t, f, p in blocking),
+                    extra={"tick_id": work.sequencer.pending[0].tick_id, "partition": work.partition},
                 )
                 work.pending_since = now
 
@@ -278,7 +279,8 @@ class Processor:
             metrics.BUSINESS_DATE.labels(str(work.partition)).set(marker.business_date.toordinal())
             self._emit(outputs, outbox)
             log.info("tick %s applied in partition %d: %d outputs",
-                     marker.business_date.isoformat(), work.partition, len(outputs))
+                     marker.business_date.isoformat(), work.partition, len(outputs),
+                     extra={"business_date": marker.business_date.isoformat(), "partition": work.partition})
             return
         message = release.held
         assert message is not None
@@ -377,7 +379,8 @@ class Processor:
         metrics.DLQ.labels(topic, rejected.reason).inc()
 
     def _dead_letter(self, message: Held, partition: int, reason: str, error: str, outbox: Outbox) -> None:
-        log.warning("dead-lettering %s[%d]@%d: %s (%s)", message.topic, partition, message.offset, reason, error)
+        log.warning("dead-lettering %s[%d]@%d: %s (%s)", message.topic, partition, message.offset, reason, error,
+                    extra={"topic": message.topic, "partition": partition, "offset": message.offset, "reason": reason})
         headers = dlq_headers(reason, error, message.topic, partition, message.offset, list(message.headers))
         timestamp_ms = int((message.timestamp or 0.0) * 1000)
         outbox.records.append((self.topics.dlq(message.topic), message.key, message.value, headers, timestamp_ms))

@@ -17,7 +17,7 @@ from arrears.domain.loan import LoanState
 from arrears.topics import loan_id_of_case
 from schemas import to_json
 
-from . import metrics
+from . import lag, metrics
 from .state_codec import decode_state
 
 if TYPE_CHECKING:
@@ -238,6 +238,7 @@ def register_views(worker: Worker, table: Any) -> None:
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
         _refresh_gauges(worker)
+        lag.refresh(worker.app.consumer, worker.settings.topics.inputs)
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 

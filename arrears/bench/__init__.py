@@ -38,7 +38,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     _logging("bench")
     doc = run(Plan.make(args.quick, args.profile), workdir=args.workdir)
-    print_report(doc, Console())
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a log file or CI: do not wrap the table into unreadable cells
+    print_report(doc, console)
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     missing = missing_keys(doc)

@@ -26,11 +26,11 @@ class Plan:
 
     quick: bool
     partitions: int = 6
-    ingest_loans: int = 20_000  # x11 events each
+    ingest_loans: int = 10_000  # x11 events each
     book_loans: int = 1_000_000
     latency_samples: int = 1_000
     latency_interval: float = 0.05  # seconds between probes
-    background_eps: float = 1_000.0
+    background_eps: float = 500.0
     profile_dir: Path | None = None
 
     @staticmethod

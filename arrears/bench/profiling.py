@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,8 @@ def sampled(pid: int, out: Path | None, rate: int = 200) -> Iterator[None]:
 
     Does nothing when *out* is None or py-spy is not installed (``pip install py-spy``).
     """
-    binary = shutil.which("py-spy")
+    beside = Path(sys.executable).with_name("py-spy")  # installed in this virtualenv, maybe not on PATH
+    binary = shutil.which("py-spy") or (str(beside) if beside.exists() else None)
     if out is None or binary is None:
         yield
         return

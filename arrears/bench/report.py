@@ -40,7 +40,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def table(doc: Mapping[str, Any], targets: Targets = Targets()) -> Table:
+def table(doc: Mapping[str, Any], targets: Targets | None = None) -> Table:
+    targets = targets or Targets()
     out = Table(title="arrears bench", show_lines=False)
     out.add_column("figure")
     out.add_column("value", justify="right")

@@ -8,8 +8,6 @@ after each tick); ``collections.cases`` must match the expected events exactly.
 from __future__ import annotations
 
 import json
-import random
-import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -114,31 +112,6 @@ def test_ticks_without_barrier_apply_at_the_end_offsets_when_read(deployment: An
         run_cli(["publish", str(scenario_file(scenario)), "--no-barrier", "--pause-after-tick", "0.15"], env)
         wait_caught_up(procs, last_business_date(scenario_file(scenario)), settings.arrears_partitions)
         assert_matches(scenario, case_events(settings))
-
-
-def test_a_worker_killed_mid_scenario_loses_nothing_and_repeats_only_identical_records(
-    deployment: Any, tmp_path: Path
-) -> None:
-    settings, env = deployment
-    scenario = "scenario-202"
-    port = free_port()
-    worker = WorkerProcess(env, port, tmp_path).start()
-    worker.wait_ready()
-    publisher = threading.Thread(target=run_cli, args=(["publish", str(scenario_file(scenario))], env))
-    publisher.start()
-    rnd = random.Random(7)
-    try:
-        for _ in range(2):
-            threading.Event().wait(rnd.uniform(0.5, 1.5))
-            worker.kill()
-            worker = WorkerProcess(env, port, tmp_path, name="restarted").start()
-            worker.wait_ready()
-        publisher.join(120)
-        wait_caught_up([worker], last_business_date(scenario_file(scenario)), settings.arrears_partitions)
-        assert_matches(scenario, case_events(settings), allow_duplicates=True)
-    finally:
-        worker.stop()
-        publisher.join(5)
 
 
 def test_replay_into_a_fresh_deployment_yields_byte_identical_records(

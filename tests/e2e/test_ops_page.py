@@ -1,0 +1,121 @@
+"""The worker's ops page at ``GET /`` in a real headless browser (Debian's chromium, driven by Playwright).
+
+A small run: one worker, an agency, three loans of which two fall behind. The page must load,
+show the portfolio's numbers (two open cases, their overdue total, the agency's assignments) and,
+on a case lookup, render the case's timeline. Set ARREARS_SKIP_BROWSER=1 on a machine without
+chromium to skip this test knowingly; CI installs chromium and runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import env_for
+from processes import WorkerProcess, get_json, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+from arrears.broker import free_port
+from arrears.kafka import create_topics
+from producers.publisher import LoanEventPublisher
+from streams.app import internal_topic_specs
+
+pytestmark = [pytest.mark.slow, pytest.mark.broker]
+
+
+def _browser() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("ARREARS_SKIP_BROWSER") == "1":
+        pytest.skip("ARREARS_SKIP_BROWSER=1 and no chromium on this machine")
+    pytest.fail("no chromium on this machine: install Debian's chromium (.ci/run does) or set ARREARS_SKIP_BROWSER=1")
+
+
+def _book(publisher: LoanEventPublisher) -> None:
+    for n, paid in ((1, 0), (2, 10_000), (3, 30_000)):
+        loan = f"OPS-L{n}"
+        publisher.publish("LoanOpened", {
+            "loan_id": loan, "customer_id": f"OC{n}", "product_code": "CASH", "currency": "CNY",
+            "principal": 30_000, "opened_on": "2026-02-01",
+            "customer": {"name": "测试", "phone": "13700000000", "national_id": "110101198001010000",
+                         "province": "浙江省", "city": "杭州市", "timezone": "Asia/Shanghai"}})
+        publisher.publish("InstallmentScheduled", {
+            "loan_id": loan, "installment_no": 1, "due_date": "2026-03-01", "principal_due": 30_000,
+            "interest_due": 0, "fee_due": 0, "currency": "CNY"})
+        if paid:
+            publisher.publish("RepaymentReceived", {
+                "loan_id": loan, "payment_id": f"OPS-P{n}", "amount": paid, "currency": "CNY",
+                "value_date": "2026-02-28", "channel": "APP", "reference": ""})
+    publisher.flush()
+    for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
+        publisher.end_of_day(day)
+
+
+def _assert_metrics(url: str) -> None:
+    """The worker's Prometheus page: open cases by bucket, consumer lag per input partition, latency."""
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    assert samples["arrears_open_cases{bucket=M1}"] == 2
+    lag = {k: v for k, v in samples.items() if k.startswith("arrears_consumer_lag{")}
+    assert len(lag) >= 6 and all(v == 0 for v in lag.values()), lag  # caught up: every partition at its end
+    assert samples["arrears_processing_latency_seconds_count{}"] > 0
+    assert samples["arrears_events_total{type=LoanOpened}"] == 3
+
+
+def test_the_ops_page_shows_the_portfolio_and_a_case_timeline(
+    make_settings: Any, unique: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = _browser()
+    settings = make_settings({"agencies": [{
+        "id": "AG1", "buckets": ["M1", "M2"], "capacity": 10, "assignment_days": 30,
+        "transport": {"type": "files", "outbox": str(tmp_path / "out"), "inbox": str(tmp_path / "in")},
+    }]}, arrears_app_id=f"opsapp-{unique}")
+    create_topics(settings, settings.topics.specs(6, ["AG1"]) + internal_topic_specs(settings))
+    env = env_for(settings, ARREARS_APP_ID=settings.arrears_app_id, ARREARS_DATA_DIR=str(tmp_path / "d"))
+    worker = WorkerProcess(env, free_port(), tmp_path).start()
+    publisher = LoanEventPublisher(settings)
+    try:
+        worker.wait_ready()
+        _book(publisher)
+        wait_until(lambda: get_json(f"{worker.url}/portfolio")[1].get("open_cases") == 2, 60,
+                   message="two open cases in the portfolio")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(worker.url + "/")
+                expect(page).to_have_title("Arrears ops")
+                expect(page.locator("#business-date")).to_have_text("2026-03-03", timeout=15_000)
+                expect(page.locator("#open-cases")).to_have_text("2", timeout=15_000)
+                # 30,000 + 20,000 minor units overdue = ¥500.00
+                expect(page.locator("#overdue-total")).to_contain_text("500.00")
+                expect(page.locator("#agencies")).to_contain_text("AG1")
+                expect(page.locator("#buckets")).to_contain_text("M1")
+
+                page.fill("#case-id", "OPS-L2:1")
+                page.locator("#lookup-form").evaluate("form => form.requestSubmit()")
+                timeline = page.locator("#timeline li")
+                expect(timeline.first).to_be_visible(timeout=15_000)
+                text = page.locator("#timeline").inner_text()
+                assert "CaseOpened" in text and "CaseAssigned" in text, text
+                expect(page.locator("#case")).to_contain_text("OPS-L2")
+                assert not errors, errors
+            finally:
+                browser.close()
+        _assert_metrics(worker.url)
+    finally:
+        publisher.close()
+        worker.stop()
