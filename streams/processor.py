@@ -398,7 +398,7 @@ class Processor:
             await asyncio.gather(*sends)
         for work in self.works.values():
             if work.changed:
-                newly_held = [h for h in work.sequencer.held_messages() if not h.persisted]
+                newly_held = [h for h in work.sequencer.take_fresh_held() if not h.persisted]
                 snapshot = work.sequencer.snapshot()
                 durable = {**snapshot.next_seen, "": snapshot.markers_next}
                 writes = work.store.write(snapshot, newly_held, work.released)

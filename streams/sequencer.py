@@ -106,6 +106,7 @@ class PartitionSequencer:
         self.patience_seconds = patience_seconds
         self._waiting_since: float | None = None
         self._skipped: list[TickMarker] = list(self.state.skipped)
+        self._fresh: list[Held] = []  # offered since the last take_fresh_held()
 
     # ------------------------------------------------------------------ input
     def offer(self, held: Held) -> bool:
@@ -114,6 +115,7 @@ class PartitionSequencer:
             return False
         self.next_seen[held.topic] = held.offset + 1
         self.queues[held.topic].append(held)
+        self._fresh.append(held)
         return True
 
     def offer_marker(self, marker: TickMarker, offset: int | None = None) -> bool:
@@ -146,6 +148,17 @@ class PartitionSequencer:
 
     def held_messages(self) -> list[Held]:
         return [h for q in self.queues.values() for h in q]
+
+    def take_fresh_held(self) -> list[Held]:
+        """Messages offered since the last call that are still held: what the caller must persist.
+
+        Costs what was offered since, not what is held (a partition can hold tens of thousands
+        of messages while a tick waits). A topic's queue is a suffix of what was offered to it,
+        so a message is still held exactly when its offset is at or past the topic's frontier.
+        """
+        fresh = [h for h in self._fresh if h.offset >= self.frontier(h.topic)]
+        self._fresh = []
+        return fresh
 
     # ------------------------------------------------------------------ output
     def held_count(self) -> int:

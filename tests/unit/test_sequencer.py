@@ -128,3 +128,23 @@ def test_a_pending_tick_is_reported_with_what_blocks_it() -> None:
     seq = PartitionSequencer(TOPICS)
     seq.offer_marker(tick(0, "2026-01-02", schedules=5))
     assert seq.blocking_topics() == [("schedules", 0, 5)]
+
+
+def test_fresh_held_messages_are_those_offered_since_the_last_take_and_still_held() -> None:
+    seq = PartitionSequencer(TOPICS)
+    seq.offer_marker(tick(0, "2026-01-02", accounts=1, repayments=1))
+    for offset in range(3):
+        seq.offer(held("repayments", offset, ts=offset, cal=1))
+    seq.offer(held("repayments", 1, ts=1, cal=1))  # a redelivery: not fresh
+    hw = {"accounts": 1, "schedules": 0, "repayments": 3}.get
+    assert drain(seq, hw) == []  # accounts@0 has not arrived
+    assert [h.offset for h in seq.take_fresh_held()] == [0, 1, 2]
+    assert seq.take_fresh_held() == []
+    seq.offer(held("accounts", 0, ts=0.5, cal=1))
+    assert drain(seq, hw) == ["repayments@0", "accounts@0", "tick@0", "repayments@1", "repayments@2"]
+    assert seq.take_fresh_held() == []  # offered and released within the same batch: nothing to persist
+    seq.offer(held("repayments", 3, ts=3, cal=1))
+    seq.offer(held("repayments", 4, ts=4, cal=2))  # read after a second tick was published: waits for it
+    assert drain(seq, {"accounts": 1, "schedules": 0, "repayments": 5}.get) == ["repayments@3"]
+    assert [h.offset for h in seq.take_fresh_held()] == [4]
+    assert [h.offset for h in seq.held_messages()] == [4]
