@@ -41,7 +41,7 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Run in the child: ask the kernel to SIGTERM it when its parent dies (no orphans)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -109,7 +109,7 @@ class EmbeddedBroker:
                 stdout=out,
                 stderr=out,
                 env=env,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
             )
         finally:
             if out is not subprocess.DEVNULL:

@@ -35,13 +35,34 @@ def report_topics(settings: Settings) -> list[str]:
 
 
 def collect(settings: Settings, timeout: float = 120.0) -> Figures:
-    """Read the output topics from the beginning to their end and fold them."""
+    """Read the output topics from the beginning to their end and fold them.
+
+    Agency results the processor dead-lettered (e.g. a contact on a case the agency no longer
+    held: ``NOT_ASSIGNED``) are left out: they changed no case, so they count in no KPI.
+    """
     from .tail import read_records
 
+    results = settings.topics.agency_results
+    rejected = rejected_results(settings, timeout)
     figures = Figures(settings.config.bucket_scheme().names)
-    for _topic, name, value in read_records(settings, report_topics(settings), timeout):
+    for topic, name, value in read_records(settings, report_topics(settings), timeout):
+        if topic == results and value.get("event_id") in rejected:
+            continue
         figures.add(name, value)
     return figures
+
+
+def rejected_results(settings: Settings, timeout: float = 120.0) -> set[str]:
+    """Event ids of the agency results in the results topic's dead-letter topic."""
+    from .errors import ArrearsError
+    from .tail import read_records
+
+    try:
+        dead = read_records(settings, [settings.topics.dlq(settings.topics.agency_results)], timeout)
+        return {str(value["event_id"]) for _topic, _name, value in dead if "event_id" in value}
+    except ArrearsError as exc:  # no dead-letter topic in this deployment: nothing was rejected
+        log.info("no rejected results read: %s", exc)
+        return set()
 
 
 def write_report(settings: Settings, out: Path, parameters: Mapping[str, str] | None = None,

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from arrears.broker import EmbeddedBroker, _die_with_parent, free_port
+from arrears.broker import EmbeddedBroker, die_with_parent, free_port
 from arrears.errors import ArrearsError
 from arrears.settings import Settings, load_settings
 
@@ -111,7 +111,7 @@ class Children:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
                 [*ARREARS, *args], env=dict(env), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # the terminal's Ctrl-C goes to the demo only
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
             )
         child = Child(name, process, log_path, url)
         self.children.append(child)

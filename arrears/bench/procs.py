@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from arrears.broker import die_with_parent
 from arrears.errors import ArrearsError
 
 PYTHON_ARREARS = [sys.executable, "-m", "arrears"]
@@ -76,6 +77,7 @@ class Worker:
             self.proc = subprocess.Popen(
                 [*PYTHON_ARREARS, "worker", "--web-port", str(self.port)],
                 env=self.env, stdout=log, stderr=log, start_new_session=True,
+                preexec_fn=die_with_parent,  # a killed bench leaves no worker behind
             )
         return self
 

@@ -27,6 +27,11 @@ from streams.app import internal_topic_specs
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 
+# This machine's network is closed: without these, chromium keeps trying to reach Google's hosts.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
 def _browser() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
@@ -91,7 +96,7 @@ def test_the_ops_page_shows_the_portfolio_and_a_case_timeline(
         wait_until(lambda: get_json(f"{worker.url}/portfolio")[1].get("open_cases") == 2, 60,
                    message="two open cases in the portfolio")
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
                 errors: list[str] = []
