@@ -207,7 +207,7 @@ def test_a_truncated_envelope_and_an_unknown_payload_fingerprint_are_dead_letter
     # The good messages around them were bridged; the unknown payload's envelope still moved the date.
     opened = read_topic(settings, settings.topics.loan_accounts, min_count=2, timeout=20)
     assert sorted(r.data["loan_id"] for r in opened) == ["1001", "1002"]
-    ticks = read_topic(settings, settings.topics.business_date, min_count=3, timeout=20)
+    ticks = read_topic(settings, settings.topics.business_date, min_count=2, timeout=20)
     assert [t.data["business_date"].isoformat() for t in ticks] == ["2024-03-01", "2024-04-02"]
     assert committed_offset(settings, topic) == 4
 
