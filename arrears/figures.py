@@ -162,9 +162,16 @@ class Figures:
         self.dates: set[dt.date] = set()
         self.records: Counter[str] = Counter()
         self.currency = "CNY"
+        self._seen: set[Any] = set()
 
     # ------------------------------------------------------------------ folding
     def add(self, name: str, value: Mapping[str, Any]) -> None:
+        # Delivery is at-least-once: a record seen again (same event_id) is the same record.
+        event_id = value.get("event_id")
+        if event_id is not None:
+            if event_id in self._seen:
+                return
+            self._seen.add(event_id)
         self.records[name] += 1
         handler = getattr(self, f"_on_{name}", None)
         if handler is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import env_for
-from processes import WorkerProcess, get_json, wait_until
+from processes import WorkerProcess, get_json, run_cli, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from arrears.broker import free_port
@@ -76,6 +76,16 @@ def _assert_metrics(url: str) -> None:
     assert samples["arrears_events_total{type=LoanOpened}"] == 3
 
 
+def _assert_report(env: dict[str, str], out: Path) -> None:
+    """``arrears report`` over the same topics: the two cases opened, both still open, in M1."""
+    done = run_cli(["report", "--out", str(out), "--param", "run=ops page test"], env)
+    assert done.returncode == 0, done.stderr
+    html = out.read_text(encoding="utf-8")
+    assert "<b>2</b><span>cases opened</span>" in html
+    assert "<b>2</b><span>open now</span>" in html
+    assert "ops page test" in html and "OPS-L1" not in html  # figures and parameters, no case list
+
+
 def test_the_ops_page_shows_the_portfolio_and_a_case_timeline(
     make_settings: Any, unique: str, tmp_path: Path
 ) -> None:
@@ -121,6 +131,7 @@ def test_the_ops_page_shows_the_portfolio_and_a_case_timeline(
             finally:
                 browser.close()
         _assert_metrics(worker.url)
+        _assert_report(env, tmp_path / "report.html")
     finally:
         publisher.close()
         worker.stop()
