@@ -73,6 +73,28 @@ def _credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(context)
 
 
+def consumer_options(settings: Settings) -> dict[str, Any]:
+    """The Faust settings of the worker's broker connection, consumer group and producer.
+
+    Shared with the bench's do-nothing agent, whose ceiling must be measured with the same ones.
+    """
+    session_timeout = settings.arrears_session_timeout_ms / 1000.0
+    settings.arrears_data_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "broker": ";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap_servers.split(",")),
+        "broker_credentials": _credentials(settings),
+        "autodiscover": False,
+        "topic_partitions": settings.arrears_partitions,
+        "broker_session_timeout": session_timeout,
+        "broker_heartbeat_interval": max(0.5, session_timeout / 4),
+        "broker_rebalance_timeout": max(10.0, session_timeout * 2),
+        "broker_commit_interval": 0.5,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "stream_wait_empty": False,
+    }
+
+
 def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.0.0.1") -> Worker:
     positions: dict[str, Any] = {}
     faust_fixes.apply(
@@ -81,26 +103,13 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         lambda topic, partition: positions["processor"].durable_position(topic, partition)
         if topic != settings.topics.business_date else positions["fanout"].durable_position(),
     )
-    brokers = ";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap_servers.split(","))
     store = "rocksdb://" if settings.arrears_store == "rocksdb" else "memory://"
-    session_timeout = settings.arrears_session_timeout_ms / 1000.0
-    settings.arrears_data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.arrears_app_id,
-        broker=brokers,
-        broker_credentials=_credentials(settings),
+        **consumer_options(settings),
         store=store,
         datadir=str(settings.arrears_data_dir / f"{settings.arrears_app_id}-{web_port}"),
-        autodiscover=False,
-        topic_partitions=settings.arrears_partitions,
         topic_allow_declare=True,
-        broker_session_timeout=session_timeout,
-        broker_heartbeat_interval=max(0.5, session_timeout / 4),
-        broker_rebalance_timeout=max(10.0, session_timeout * 2),
-        broker_commit_interval=0.5,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        stream_wait_empty=False,
         web_port=web_port,
         web_host=web_host,
         web_bind="0.0.0.0",

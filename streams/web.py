@@ -132,13 +132,17 @@ def register_views(worker: Worker, table: Any) -> None:
         }
         return web.json(body, status=200 if worker.ready else 503)
 
-    @app.page("/cases/{case_id}")
-    async def get_case(web: Any, request: Any, case_id: str) -> Any:
+    async def case_route(web: Any, request: Any, case_id: str) -> tuple[str, Any]:
+        """(loan id, the answer when the case id is bad or another worker owns the loan, else None)."""
         try:
             loan_id = loan_id_of_case(case_id)
         except ValueError as exc:
-            return web.json({"error": str(exc)}, status=400)
-        answer = await routed(web, request, loan_id)
+            return "", web.json({"error": str(exc)}, status=400)
+        return loan_id, await routed(web, request, loan_id)
+
+    @app.page("/cases/{case_id}")
+    async def get_case(web: Any, request: Any, case_id: str) -> Any:
+        loan_id, answer = await case_route(web, request, case_id)
         if answer is not None:
             return answer
         state = _load(worker, table, loan_id)
@@ -163,11 +167,7 @@ def register_views(worker: Worker, table: Any) -> None:
 
     @app.page("/cases/{case_id}/timeline")
     async def case_timeline(web: Any, request: Any, case_id: str) -> Any:
-        try:
-            loan_id = loan_id_of_case(case_id)
-        except ValueError as exc:
-            return web.json({"error": str(exc)}, status=400)
-        answer = await routed(web, request, loan_id)
+        loan_id, answer = await case_route(web, request, case_id)
         if answer is not None:
             return answer
         state = _load(worker, table, loan_id)

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from arrears.settings import load_settings
     from streams import faust_fixes
-    from streams.app import BATCH_MAX, BATCH_WITHIN
+    from streams.app import BATCH_MAX, BATCH_WITHIN, consumer_options
 
     parser = argparse.ArgumentParser(prog="arrears-bench-noop")
     parser.add_argument("--expect", type=int, required=True)
@@ -33,21 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     # Same patch as the worker: without it every fetch on the embedded broker waits 1.5 s.
     faust_fixes.limit_fetch_wait(settings.arrears_fetch_max_wait_ms)
-    session_timeout = settings.arrears_session_timeout_ms / 1000.0
-    settings.arrears_data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.arrears_app_id,
-        broker=";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap_servers.split(",")),
+        **consumer_options(settings),
         store="memory://",
-        autodiscover=False,
-        topic_partitions=settings.arrears_partitions,
-        broker_session_timeout=session_timeout,
-        broker_heartbeat_interval=max(0.5, session_timeout / 4),
-        broker_rebalance_timeout=max(10.0, session_timeout * 2),
-        broker_commit_interval=0.5,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        stream_wait_empty=False,
         web_enabled=False,
         datadir=str(settings.arrears_data_dir / f"{settings.arrears_app_id}-noop"),
         worker_redirect_stdouts=False,
