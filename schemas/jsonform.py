@@ -73,7 +73,10 @@ def _date_from_days(days: int) -> dt.date:
 
 def parse_instant(value: Any, path: str) -> dt.datetime:
     if isinstance(value, int) and not isinstance(value, bool):
-        return _EPOCH + dt.timedelta(milliseconds=value)
+        try:
+            return _EPOCH + dt.timedelta(milliseconds=value)
+        except OverflowError:
+            raise SchemaViolationError(f"{path}: instant {value} ms is outside years 1-9999") from None
     if isinstance(value, str):
         text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
         try:
@@ -83,7 +86,10 @@ def parse_instant(value: Any, path: str) -> dt.datetime:
         else:
             if parsed.tzinfo is None:
                 raise SchemaViolationError(f"{path}: instant {value!r} needs a UTC offset or Z")
-            return parsed.astimezone(UTC)
+            try:
+                return parsed.astimezone(UTC)
+            except OverflowError:
+                raise SchemaViolationError(f"{path}: instant {value!r} is outside years 1-9999 in UTC") from None
     raise SchemaViolationError(f"{path}: expected an ISO-8601 instant like 2026-01-31T08:00:00Z, got {value!r}")
 
 

@@ -73,6 +73,10 @@ def test_an_empty_array_is_read_as_nothing_to_publish() -> None:
             0,
         ),
         (body(42), "expected a JSON object", None),
+        # found by the fuzz test: instants a datetime cannot hold were a 500, not a 400
+        (body([contact(occurred_at=-62135596800001)]), "occurred_at: instant -62135596800001 ms is outside", 0),
+        (body([contact(attempted_at=10**30)]), "attempted_at: instant", 0),
+        (body([contact(occurred_at="0001-01-01T00:00:00+01:00")]), "occurred_at: instant", 0),
     ],
 )
 def test_a_bad_body_is_refused_whole_naming_the_item_and_field(
