@@ -85,6 +85,8 @@ class Policy(_Frozen):
     emergency_contacts_allowed: bool | None = None
     visits_allowed: bool | None = None
     default_timezone: str | None = None  # used when a debtor's timezone is not a known IANA name
+    # third parties only after this many of the debtor's latest calls went unanswered (CN: 3)
+    third_party_after_unreachable: int | None = Field(default=None, ge=1)
 
     @field_validator("quiet_hours_start", "quiet_hours_end")
     @classmethod

@@ -11,6 +11,8 @@ UNEXPECTED_TYPE = "UNEXPECTED_TYPE"  # a valid record on a topic that does not c
 NOT_ASSIGNED = "NOT_ASSIGNED"  # an agency result for a case it does not hold
 DELIVERY_FAILED = "DELIVERY_FAILED"  # an adapter could not deliver a work order within its retry budget
 MAPPING_ERROR = "MAPPING_ERROR"  # a bridged upstream event that cannot be mapped to the contract
+INVALID_BARRIER = "INVALID_BARRIER"  # a tick whose barrier names an offset, topic or partition that does not exist
+FUTURE_TIME = "FUTURE_TIME"  # a result timed later than its Kafka timestamp plus the allowed clock skew
 
 
 def dlq_headers(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from .errors import BrokerError
@@ -97,15 +97,18 @@ class OffsetReader:
         self._consumer: Consumer | None = None
 
     def reported_end_offsets(
-        self, topics: Iterable[str], partitions: int, timeout: float = 10.0
+        self, topics: Iterable[str], partitions: int, timeout: float = 10.0, *, committed: bool = False
     ) -> dict[tuple[str, int], int]:
-        """End offsets as the broker reports them (one ListOffsets request)."""
-        return self._list_offsets([(t, p) for t in topics for p in range(partitions)], timeout)
+        """End offsets as the broker reports them (one ListOffsets request); with *committed*,
+        the last stable offset (what a read_committed consumer can reach)."""
+        return self._list_offsets([(t, p) for t in topics for p in range(partitions)], timeout, committed=committed)
 
-    def _list_offsets(self, pairs: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
+    def _list_offsets(self, pairs: list[tuple[str, int]], timeout: float, *,
+                      committed: bool = False) -> dict[tuple[str, int], int]:
         request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in pairs}
+        isolation = IsolationLevel.READ_COMMITTED if committed else IsolationLevel.READ_UNCOMMITTED
         try:
-            futures = self._admin.list_offsets(request, request_timeout=timeout)
+            futures = self._admin.list_offsets(request, request_timeout=timeout, isolation_level=isolation)
             return {(tp.topic, tp.partition): future.result(timeout).offset for tp, future in futures.items()}
         except KafkaException as exc:
             topics = ", ".join(sorted({t for t, _ in pairs}))

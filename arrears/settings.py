@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     arrears_data_dir: Path = Path(".arrears-data")
     arrears_session_timeout_ms: int = Field(default=6000, ge=1000)
     arrears_fetch_max_wait_ms: int = Field(default=100, ge=1, le=30000)
-    arrears_clock_skew_ms: int = Field(default=1000, ge=0)
+    # How far a result's own time may be ahead of its Kafka timestamp (SPEC §4: FUTURE_TIME).
+    arrears_clock_skew_ms: int = Field(default=300_000, ge=0)
+    arrears_standby_replicas: int = Field(default=0, ge=0, le=8)  # Faust standby replicas of the table
     arrears_journal: bool = True  # keep each case's timeline in the worker's table
     arrears_log_format: Literal["json", "text"] = "json"
     arrears_log_level: str = "INFO"

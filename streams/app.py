@@ -16,14 +16,10 @@ from arrears.kafka import OffsetReader, create_topics
 from arrears.settings import Settings
 from arrears.topics import TopicSpec
 
-from . import faust_fixes, lag
-from .fanout import CalendarFanout
+from . import faust_fixes
 from .processor import Processor
 
 log = logging.getLogger(__name__)
-
-BATCH_MAX = 2000
-BATCH_WITHIN = 0.005  # seconds to wait for more events before processing a batch
 
 
 @dataclass
@@ -96,13 +92,7 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
 
 
 def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.0.0.1") -> Worker:
-    positions: dict[str, Any] = {}
-    faust_fixes.apply(
-        settings.arrears_fetch_max_wait_ms,
-        OffsetReader(settings).end_offsets_of,
-        lambda topic, partition: positions["processor"].durable_position(topic, partition)
-        if topic != settings.topics.business_date else positions["fanout"].durable_position(),
-    )
+    faust_fixes.apply(settings.arrears_fetch_max_wait_ms, OffsetReader(settings).end_offsets_of)
     store = "rocksdb://" if settings.arrears_store == "rocksdb" else "memory://"
     app = faust.App(
         settings.arrears_app_id,
@@ -114,7 +104,7 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         web_host=web_host,
         web_bind="0.0.0.0",
         canonical_url=f"http://{web_host}:{web_port}",
-        table_standby_replicas=0,
+        table_standby_replicas=settings.arrears_standby_replicas,
         worker_redirect_stdouts=False,
     )
     ticks_topic = ticks_topic_name(settings)
@@ -124,58 +114,57 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         key_type=bytes,  # bytes types make Faust use the raw codec for the changelog too
         value_type=bytes,
     )
-    processor = Processor(app, settings, loans, ticks_topic)
-    lag.instrument(processor)  # batch sizes and processing latency for /metrics
-    fanout = CalendarFanout(app, settings, ticks_topic)
-    positions.update(processor=processor, fanout=fanout)
+    processor = Processor(settings, loans, ticks_topic)
     worker = Worker(app, processor, settings, ticks_topic)
 
-    inputs = app.topic(*settings.topics.inputs, ticks_topic, key_serializer="raw", value_serializer="raw")
+    # Faust owns membership: the worker owns partition p of every input topic exactly when it
+    # is assigned partition p of the ticks topic (Faust assigns the ticks topic, the table's
+    # changelog and every other topic of the same partition count together), and it fans out
+    # the calendar when it is assigned the calendar topic. The records themselves are read by
+    # the processor's own consumer (streams/intake.py); these agents only hold the assignment.
+    ticks = app.topic(ticks_topic, key_serializer="raw", value_serializer="raw")
     calendar = app.topic(settings.topics.business_date, key_serializer="raw", value_serializer="raw")
 
-    async def fail(exc: BaseException) -> None:
-        # Our processing never expects an exception: stop the worker rather than go on without
-        # an agent (Faust would keep a crashed agent's worker alive). Nothing is lost: what was
-        # not committed is redelivered to whoever runs next.
-        log.critical("processing failed; stopping the worker", exc_info=exc)
-        worker.status = "failed"
-        await app.crash(exc)
+    @app.agent(ticks, name="ticks-membership")
+    async def ticks_membership(stream: Any) -> None:
+        async for _ in stream.events():
+            pass
 
-    @app.agent(inputs, name="ledger")
-    async def ledger(stream: Any) -> None:
-        try:
-            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-                await processor.handle(events)
-        except Exception as exc:
-            await fail(exc)
-            raise
+    @app.agent(calendar, name="calendar-membership")
+    async def calendar_membership(stream: Any) -> None:
+        async for _ in stream.events():
+            pass
 
-    @app.agent(calendar, name="calendar-fanout")
-    async def calendar_fanout(stream: Any) -> None:
+    @app.task
+    async def run_processor() -> None:
         try:
-            async for event in stream.events():
-                await fanout.handle(event)
+            await processor.start()
+            await processor.wait()
         except Exception as exc:
-            await fail(exc)
-            raise
-
-    @app.timer(0.2)
-    async def release_waiting() -> None:
-        try:
-            await processor.tick_timer()
-        except Exception as exc:
-            await fail(exc)
+            # Our processing never expects an exception: stop the worker rather than go on
+            # without it. Nothing is lost: what is not durable is read again by whoever runs next.
+            log.critical("processing failed; stopping the worker", exc_info=exc)
+            worker.status = "failed"
+            await app.crash(exc)
             raise
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         worker.status = "rebalancing"
-        await processor.reset()
+        await processor.suspend()
 
     @app.on_rebalance_complete.connect
     async def on_complete(sender: Any, **kwargs: Any) -> None:
-        await processor.ensure_partitions()
+        assignment = app.consumer.assignment()
+        owned = {tp.partition for tp in assignment if tp.topic == ticks_topic}
+        owns_calendar = any(tp.topic == settings.topics.business_date for tp in assignment)
+        await processor.resume(owned, owns_calendar)
         worker.status = "ready"
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        worker.status = "stopping"
+        await processor.stop()
 
     from .ops_page import register_ops_page
     from .web import register_views

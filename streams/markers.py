@@ -17,6 +17,8 @@ from .sequencer import TickMarker
 
 def encode_marker(marker: TickMarker) -> bytes:
     body: dict[str, Any] = {"c": marker.calendar_offset}
+    if marker.latest is not None:
+        body["latest"] = marker.latest.isoformat()
     if marker.tick_id is not None:
         assert marker.business_date is not None
         body.update(
@@ -30,12 +32,14 @@ def encode_marker(marker: TickMarker) -> bytes:
 
 def decode_marker(data: bytes) -> TickMarker:
     body = json.loads(data)
+    latest = dt.date.fromisoformat(body["latest"]) if body.get("latest") else None
     if "id" not in body:
-        return TickMarker(calendar_offset=int(body["c"]), tick_id=None)
+        return TickMarker(calendar_offset=int(body["c"]), tick_id=None, latest=latest)
     return TickMarker(
         calendar_offset=int(body["c"]),
         tick_id=str(body["id"]),
         business_date=dt.date.fromisoformat(body["date"]),
         occurred_at=int(body["at"]),
         places={str(k): int(v) for k, v in body["places"].items()},
+        latest=latest,
     )

@@ -19,3 +19,7 @@ OPEN_AMOUNT = Gauge("arrears_open_overdue_amount", "Overdue amount of open cases
                     ["bucket", "currency"])
 HELD_MESSAGES = Gauge("arrears_held_messages", "Input messages waiting in the sequencers")
 IGNORED_TICKS = Counter("arrears_ticks_ignored_total", "Calendar messages not applied, by reason", ["reason"])
+BATCH_SECONDS = Histogram(
+    "arrears_batch_seconds", "Seconds to sequence, apply and send one batch (outputs acknowledged)",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

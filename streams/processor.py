@@ -1,11 +1,19 @@
-"""The delinquency processor's plumbing: decode, sequence, apply the pure rules, send, persist.
+"""The delinquency processor's plumbing: read, sequence, apply the pure rules, send, persist.
 
-Per batch of Faust events: each message is queued in its partition's sequencer; what the
-sequencer releases is decoded and applied to the partition's :class:`LoanBook`; the outputs
-are sent and acknowledged; then the changed loans and the sequencer state go to the table's
-changelog; only then are the source messages acked (so Faust commits their offsets).
-A crash anywhere re-delivers what was not committed, and the rules' idempotence turns the
-replay into identical outputs or nothing.
+One loop per worker takes batches from the :class:`~streams.intake.Intake` (the worker's own
+read_committed consumer of the partitions Faust assigned it). Per batch:
+
+1. each message is queued in its partition's sequencer, tagged with the calendar topic's end
+   as asked after the batch was read (so no earlier tick is overlooked);
+2. what the sequencers release is decoded and applied to the partition's
+   :class:`~arrears.domain.book.LoanBook`;
+3. the outputs are produced and **acknowledged**;
+4. then the changed loans, journal entries and sequencer states (which name the positions
+   reached) go to the table's changelog; once that is acknowledged they are written to the
+   local store and become the partition's durable position.
+
+A crash anywhere re-reads from the durable position, and the rules' idempotence turns the
+replay into identical outputs or nothing. The next batch does not wait for step 4.
 """
 
 from __future__ import annotations
@@ -19,28 +27,37 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from arrears.dlq import CONTRACT_VIOLATION, UNEXPECTED_TYPE, dlq_headers
+from arrears.dlq import CONTRACT_VIOLATION, FUTURE_TIME, UNEXPECTED_TYPE, dlq_headers
 from arrears.domain import events as ev
 from arrears.domain.book import LoanBook, counts_in_portfolio
 from arrears.domain.loan import LoanState, Rules
+from arrears.domain.results import future_time_problem
 from arrears.kafka import OffsetReader
 from arrears.settings import Settings
 from arrears.topics import loan_id_of_case
 from schemas import CodecError, event_type_headers, get_codec, to_json
 
-from . import metrics
-from .gaps import GapKeeper
+from . import lag, metrics
+from .calendar_watch import CalendarWatch
+from .fanout import CalendarFanout
+from .intake import TP, Batch, Intake
 from .markers import decode_marker
 from .records import INPUT_TYPES, to_domain, to_record
-from .sequencer import Held, PartitionSequencer, Release, SequencerState
-from .state_codec import decode_state
-from .store import PartitionStore, StateCache, decode_header, partition_of, scan
+from .sequencer import Held, PartitionSequencer, Release
+from .sink import Sink
+from .state_codec import decode_header, decode_state
+from .store import LocalStore, PartitionStore, StateCache, partition_of
 
 log = logging.getLogger(__name__)
 
+MARKERS = ""  # the sequencer's name for the ticks topic in positions
+PAUSE_ABOVE = 20_000  # held messages of one topic in one partition before its reading pauses
+RESUME_BELOW = 5_000
+
+
 @dataclass
 class Outbox:
-    """Records to send before the batch's state may be written."""
+    """Records to send before the batch's state may be written: (topic, key, value, headers, timestamp ms)."""
 
     records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int]] = field(default_factory=list)
 
@@ -48,176 +65,251 @@ class Outbox:
 class PartitionWork:
     """One partition's sequencer and loan book on this worker."""
 
-    def __init__(self, partition: int, topics: Sequence[str], store: PartitionStore, rules: Rules,
-                 state: SequencerState | None, held: Sequence[Held]) -> None:
+    def __init__(self, partition: int, topics: Sequence[str], store: PartitionStore, rules: Rules) -> None:
         self.partition = partition
         self.store = store
-        self.sequencer = PartitionSequencer(topics, state, held)
+        self.sequencer = PartitionSequencer(topics, store.load_sequencer())
         self.book = LoanBook(store, rules, self.sequencer.state.business_date, partition)
         self.changed = False
-        self.released: list[Held] = []  # persisted messages released since the last commit
         self.pending_since: float | None = None
-        self.durable: dict[str, int] = {}  # per topic: offsets below this are applied or durably held
-        self._note_durable()
+        self.paused: set[str] = set()
+        # Per topic (MARKERS for the ticks topic): offsets below this are applied and durable.
+        self.durable: dict[str, int] = self._positions()
+        self.timestamps: list[float] = []  # Kafka timestamps of messages applied since the last flush
 
-    def _note_durable(self) -> None:
-        state = self.sequencer.state
-        self.durable = {**state.next_seen, "": state.markers_next}
+    def _positions(self) -> dict[str, int]:
+        return {**self.sequencer.positions(), MARKERS: self.sequencer.state.markers_next}
 
 
 class Processor:
-    """Everything the ledger agent does, behind two entry points: :meth:`handle` and :meth:`tick_timer`."""
+    """Everything the worker does with its partitions, behind :meth:`suspend`, :meth:`resume` and :meth:`run`."""
 
-    def __init__(self, app: Any, settings: Settings, table: Any, ticks_topic: str) -> None:
-        self.app = app
+    def __init__(self, settings: Settings, table: Any, ticks_topic: str) -> None:
         self.settings = settings
         self.table = table
         self.topics = settings.topics
         self.ticks_topic = ticks_topic
+        self.calendar_topic = settings.topics.business_date
         self.input_topics = settings.topics.inputs
         self.partitions = settings.arrears_partitions
         self.rules = settings.config.rules(settings.arrears_partitions)
         self.codec = get_codec(settings.schema_registry_url)
+        self.skew_ms = settings.arrears_clock_skew_ms
+        self.local = LocalStore(table, self.partitions)
         self.cache = StateCache(50_000)
         self.works: dict[int, PartitionWork] = {}
+        self.epochs: dict[TP, int] = {}
         self.lock = asyncio.Lock()
-        self._offsets: OffsetReader | None = None
-        self.last_calendar_end = 0
-        self._calendar_asked_at = 0.0
-        self._skew = settings.arrears_clock_skew_ms / 1000.0
-        self.gaps = GapKeeper(app.consumer)
-        self._writes: set[asyncio.Future[Any]] = set()
         self.failed: BaseException | None = None
+        self.ready = asyncio.Event()  # set while the worker holds its partitions and may process
+        self.owns_calendar = False
+        self._flushes: dict[int, asyncio.Task[None]] = {}
+        self.intake: Intake | None = None
+        self.sink: Sink | None = None
+        self.offsets: OffsetReader | None = None
+        self.calendar: CalendarWatch | None = None
+        self.fanout: CalendarFanout | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def changelog_topic(self) -> str:
+        return str(self.table.changelog_topic.get_topic_name())
 
     # ---------------------------------------------------------------- lifecycle
-    async def reset(self) -> None:
-        """Forget everything in memory (at every rebalance); it is rebuilt from the table.
+    async def start(self) -> None:
+        """Create the consumer, producer and helpers (once; a rebalance may come before the app's task)."""
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self.offsets = OffsetReader(self.settings)
+        self.intake = Intake(self.settings, fetch_max_wait_ms=self.settings.arrears_fetch_max_wait_ms)
+        self.intake.start(loop)
+        self.sink = Sink(self.settings, loop)
+        offsets, calendar = self.offsets, self.calendar_topic
+        self.calendar = CalendarWatch(
+            lambda: offsets.reported_end_offsets([calendar], 1, committed=True)[(calendar, 0)])
+        self.calendar.start()
+        self.fanout = CalendarFanout(self.settings, self.ticks_topic, self.sink, self.offsets)
+        self._tasks = [loop.create_task(self._loop(), name="processor"),
+                       loop.create_task(self._timer(), name="processor-timer")]
 
-        Waits for a batch being committed: its changes must reach the changelog first.
+    async def wait(self) -> None:
+        """Until the processing stops; raises what stopped it."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # stopping anyway
+        await self.drain_writes()
+        if self.fanout is not None:
+            await self.fanout.stop()
+        if self.calendar is not None:
+            await self.calendar.stop()
+        if self.intake is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.intake.stop)
+        if self.sink is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.sink.close)
+
+    async def suspend(self) -> None:
+        """Stop processing (a rebalance began): finish the batch at hand and make everything durable.
+
+        Nothing is forgotten: partitions this worker keeps go on from where they are when
+        :meth:`resume` says which ones those are.
         """
+        self.ready.clear()
         async with self.lock:
             await self.drain_writes()
-            self.works.clear()
-            self.cache.clear()
-            self.gaps.forget()
 
-    def _offset_reader(self) -> OffsetReader:
-        if self._offsets is None:
-            self._offsets = OffsetReader(self.settings)
-        return self._offsets
-
-    async def calendar_end(self, published_before: float) -> int:
-        """An end offset of the calendar topic that covers every tick published before the
-        messages at hand (their newest Kafka timestamp is *published_before*).
-
-        A query started after a message was published sees every tick published before it.
-        While messages are older than the last query (catching up), that answer serves; fresh
-        messages need a fresh query. Producer clocks may lag this worker's by up to
-        ``ARREARS_CLOCK_SKEW_MS``. Ticks are published one at a time and acknowledged, so the
-        broker's reported end offset is exact.
-        """
-        if published_before + self._skew < self._calendar_asked_at:
-            return self.last_calendar_end
-        asked_at = time.time()
-        reader = self._offset_reader()
-        topic = self.topics.business_date
-        ends = await asyncio.get_running_loop().run_in_executor(None, reader.reported_end_offsets, [topic], 1)
-        self.last_calendar_end = ends[(topic, 0)]
-        self._calendar_asked_at = asked_at
-        return self.last_calendar_end
-
-    def _work(self, partition: int) -> PartitionWork:
-        work = self.works.get(partition)
-        if work is None:
-            self._init_partitions({partition} | self._assigned_partitions())
-            work = self.works[partition]
-        return work
-
-    async def ensure_partitions(self) -> None:
-        """Load every assigned partition (after a rebalance), so health and queries see them at once."""
+    async def resume(self, owned: set[int], owns_calendar: bool) -> None:
+        """The rebalance is complete and the tables recovered: take up exactly what moved."""
+        await self.start()
+        assert self.intake is not None and self.fanout is not None
         async with self.lock:
-            assigned = self._assigned_partitions()
-            if assigned - self.works.keys():
-                self._init_partitions(assigned)
+            dropped = set(self.works) - owned
+            new = owned - set(self.works)
+            if dropped:
+                gone = [(t, p) for p in dropped for t in (*self.input_topics, self.ticks_topic)]
+                self.epochs.update(await self.intake.unassign(gone))
+                for p in dropped:
+                    del self.works[p]
+                self.cache.clear()  # cheap to refill; states of given-up partitions must not linger
+            if new:
+                positions = self._init_partitions(new)
+                self.epochs.update(await self.intake.assign(positions))
+            if owns_calendar and not self.owns_calendar:
+                resume = await self.fanout.start()
+                self.epochs.update(await self.intake.assign({(self.calendar_topic, 0): resume}))
+            elif not owns_calendar and self.owns_calendar:
+                await self.fanout.stop()
+                self.epochs.update(await self.intake.unassign([(self.calendar_topic, 0)]))
+            self.owns_calendar = owns_calendar
+            log.info("partitions %s ready (%s kept, %s new, %s given up)%s", sorted(owned),
+                     sorted(owned - new), sorted(new), sorted(dropped), "; fanning out the calendar"
+                     if owns_calendar else "")
+        self.ready.set()
 
-    def _assigned_partitions(self) -> set[int]:
-        try:
-            assignment = self.app.consumer.assignment()
-        except Exception:  # not started yet
-            return set()
-        return {tp.partition for tp in assignment if tp.topic in self.input_topics}
-
-    def _init_partitions(self, partitions: set[int]) -> None:
-        """Load sequencer states, held messages and tick indexes for new partitions (one table scan)."""
+    def _init_partitions(self, partitions: set[int]) -> dict[TP, int]:
+        """Load sequencer states and tick indexes of newly owned partitions (one scan each)."""
         started = time.monotonic()
-        new = {p for p in partitions if p not in self.works}
-        loans: dict[int, list[tuple[str, bytes]]] = {p: [] for p in new}
-        held: dict[int, list[Held]] = {p: [] for p in new}
-        for p, loan_id, raw in scan(self.table, new, self.partitions):
-            if loan_id is None:
-                message = decode_state(raw)
-                message.persisted = True
-                held[p].append(message)
-            else:
-                loans[p].append((loan_id, raw))
-        for p in new:
-            store = PartitionStore(self.table, p, self.cache, self._header)
-            work = PartitionWork(p, self.input_topics, store, self.rules, store.load_sequencer(), held[p])
+        positions: dict[TP, int] = {}
+        loans = 0
+        for p in sorted(partitions):
+            store = PartitionStore(self.local, p, self.cache, self._header)
+            work = PartitionWork(p, self.input_topics, store, self.rules)
             self.works[p] = work
-            for loan_id, raw in loans[p]:
+            for loan_id, raw in store.scan():
+                loans += 1
                 wake, counts = decode_header(raw)
                 if counts:  # only loans with cases or agency tallies are decoded
                     work.book.track(decode_state(raw))
                 else:
                     work.book.index.set(loan_id, wake)
-            # Held messages the state does not vouch for were saved by a batch that never finished.
-            kept = {id(h) for h in work.sequencer.held_messages()}
-            work.released.extend(h for h in held[p] if id(h) not in kept)
-        log.info("partitions %s ready: %d loans indexed, %d messages held, in %.2fs", sorted(new),
-                 sum(len(w) for w in loans.values()), sum(len(h) for h in held.values()), time.monotonic() - started)
+            for topic, offset in work.durable.items():
+                positions[(topic or self.ticks_topic, p)] = offset
+        log.info("partitions %s loaded: %d loans indexed in %.2fs", sorted(partitions), loans,
+                 time.monotonic() - started)
+        return positions
 
     def _header(self, state: LoanState) -> tuple[dt.date | None, bool]:
         return state.wake_date(self.rules.grace_days), counts_in_portfolio(state)
 
-    # ---------------------------------------------------------------- batches
-    async def handle(self, events: Sequence[Any]) -> None:
-        """Queue a batch of Faust events and apply whatever can be applied."""
-        if self.failed is not None:
-            raise self.failed
-        newest = max((e.message.timestamp or 0.0) for e in events) if events else 0.0
-        calendar_end = await self.calendar_end(newest or time.time())
-        async with self.lock:
-            touched: set[int] = set()
-            for event in events:
-                message = event.message
-                work = self._work(message.partition)
-                expected = (work.sequencer.state.markers_next if message.topic == self.ticks_topic
-                            else work.sequencer.next_seen[message.topic])
-                if not await self.gaps.admit(message.tp, message.offset, expected):
-                    continue
-                touched.add(message.partition)
-                if message.topic == self.ticks_topic:
-                    work.sequencer.offer_marker(decode_marker(message.value), message.offset)
-                else:
-                    work.sequencer.offer(Held(
-                        message.topic, message.offset, message.timestamp or 0.0, calendar_end, message.key,
-                        message.value, tuple(message.headers or ()),
-                    ))
-                work.changed = True  # even a redelivery moves the position to persist
-            # Faust acks the batch when this returns: by then everything is applied or persisted.
-            await self._run(touched)
+    # ---------------------------------------------------------------- the loop
+    async def _loop(self) -> None:
+        assert self.intake is not None
+        while True:
+            batch = await self.intake.get()
+            if self.intake.failed is not None:
+                self.failed = self.intake.failed
+            if self.failed is not None:
+                raise self.failed
+            await self.ready.wait()
+            async with self.lock:
+                await self.handle(batch)
 
-    async def tick_timer(self) -> None:
-        """Release what waited on time (the merge's patience) or on messages that came meanwhile."""
-        if self.failed is not None:
-            raise self.failed
-        if not self.works:
-            return
-        async with self.lock:
-            waiting = {p for p, w in self.works.items() if w.sequencer.held_count() or w.sequencer.pending}
-            if waiting:
-                await self._run(waiting)
-            self._warn_stalled()
+    async def _timer(self) -> None:
+        """Release what waited on the merge's safety valve, warn about stalled ticks, keep lag fresh."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.failed is not None or not self.ready.is_set():
+                continue
+            async with self.lock:
+                waiting = {p for p, w in self.works.items() if w.sequencer.held_count() or w.sequencer.pending}
+                if waiting:
+                    await self._run(waiting)
+                self._warn_stalled()
+
+    async def handle(self, batch: Batch) -> None:
+        """Queue a batch's messages in their sequencers and apply whatever can be applied."""
+        assert self.calendar is not None and self.fanout is not None
+        started = time.monotonic()
+        touched: set[int] = set()
+        calendar_end: int | None = None
+        for message in batch.records:
+            topic, partition = message.topic(), message.partition()
+            if batch.epochs.get((topic, partition)) != self.epochs.get((topic, partition)):
+                continue  # read before the partition was (re)assigned: it comes again
+            if topic == self.calendar_topic:
+                self.fanout.offer(message)
+                continue
+            work = self.works.get(partition)
+            if work is None:
+                continue
+            touched.add(partition)
+            if topic == self.ticks_topic:
+                work.sequencer.offer_marker(decode_marker(message.value()), message.offset())
+                work.changed = True
+                continue
+            if calendar_end is None:
+                calendar_end = await self.calendar.end_after(batch.read_at)
+            _, timestamp = message.timestamp()
+            work.sequencer.offer(Held(
+                topic, message.offset(), timestamp / 1000.0 if timestamp > 0 else 0.0, calendar_end,
+                message.key(), message.value(), tuple(message.headers() or ()),
+            ))
+        # End notices come after the records they follow (a notice says everything before it
+        # was delivered: applied before those records, it would skip them).
+        for topic, partition, end in batch.ends:
+            if batch.epochs.get((topic, partition)) != self.epochs.get((topic, partition)):
+                continue
+            if topic == self.calendar_topic:
+                self.fanout.offer_end(end)
+            elif topic != self.ticks_topic and partition in self.works:
+                self.works[partition].sequencer.note_end(topic, end)
+                touched.add(partition)
+        lag.BATCH_SIZE.observe(len(batch.records))
+        await self._run(touched)
+        metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+
+    async def _run(self, partitions: Iterable[int]) -> None:
+        outbox = Outbox()
+        now = time.monotonic()
+        for p in sorted(partitions):
+            work = self.works.get(p)
+            if work is None:
+                continue
+            for release in work.sequencer.drain(now):
+                self._apply(work, release, outbox)
+                work.changed = True
+            if work.sequencer.impatient:
+                log.warning("partition %d: released a message without word from every topic for %.0fs "
+                            "(the consumer reported no end); publish order may not be kept", p,
+                            work.sequencer.patience_seconds, extra={"partition": p})
+            self._backpressure(work)
+        await self._commit(outbox)
+
+    def _backpressure(self, work: PartitionWork) -> None:
+        assert self.intake is not None
+        for topic in self.input_topics:
+            n = work.sequencer.queue_length(topic)
+            if n > PAUSE_ABOVE and topic not in work.paused:
+                work.paused.add(topic)
+                self.intake.pause([(topic, work.partition)])
+            elif n < RESUME_BELOW and topic in work.paused:
+                work.paused.discard(topic)
+                self.intake.resume([(topic, work.partition)])
 
     def _warn_stalled(self) -> None:
         now = time.monotonic()
@@ -235,35 +327,6 @@ class Processor:
                     extra={"tick_id": work.sequencer.pending[0].tick_id, "partition": work.partition},
                 )
                 work.pending_since = now
-
-    async def _run(self, partitions: Iterable[int]) -> None:
-        outbox = Outbox()
-        now = time.monotonic()
-        for p in sorted(partitions):
-            work = self.works.get(p)
-            if work is None:
-                continue
-            highwater = self._highwater_lookup(p)
-            for release in work.sequencer.drain(highwater, now):
-                self._apply(work, release, outbox)
-                if release.held is not None and release.held.persisted:
-                    work.released.append(release.held)
-                work.changed = True
-        await self._commit(outbox)
-
-    def _highwater_lookup(self, partition: int) -> Any:
-        from faust.types import TP
-
-        consumer = self.app.consumer
-
-        def highwater(topic: str) -> int | None:
-            try:
-                value = consumer.highwater(TP(topic, partition))
-            except Exception:
-                return None
-            return int(value) if value is not None else None
-
-        return highwater
 
     # ---------------------------------------------------------------- applying
     def _apply(self, work: PartitionWork, release: Release, outbox: Outbox) -> None:
@@ -284,6 +347,7 @@ class Processor:
             return
         message = release.held
         assert message is not None
+        work.timestamps.append(message.timestamp)
         held_topic = message.topic
         try:
             decoded = self.codec.decode(message.value)
@@ -307,6 +371,10 @@ class Processor:
                 f"loan {loan_id} belongs in partition {expected} (murmur2 of its id), not {work.partition}: "
                 "producers must partition with murmur2 (librdkafka: partitioner=murmur2_random)", outbox,
             )
+            return
+        problem = future_time_problem(domain_event, int(message.timestamp * 1000), self.skew_ms)
+        if problem is not None:
+            self._dead_letter(message, work.partition, FUTURE_TIME, problem, outbox)
             return
         metrics.EVENTS.labels(decoded.name).inc()
         outputs = work.book.apply(loan_id, domain_event)
@@ -388,54 +456,76 @@ class Processor:
 
     # ---------------------------------------------------------------- durability
     async def _commit(self, outbox: Outbox) -> None:
-        """Outputs acknowledged, then state to the changelog, then source offsets acked."""
-        producer = self.app.producer
+        """Outputs acknowledged, then state to the changelog; local store and positions once that is."""
+        assert self.sink is not None
         if outbox.records:
-            sends = [
-                await producer.send(topic, key, value, None, (timestamp_ms + 0.5) / 1000.0, headers)
-                for topic, key, value, headers, timestamp_ms in outbox.records
-            ]
-            await asyncio.gather(*sends)
+            group = self.sink.group()
+            for topic, key, value, headers, timestamp_ms in outbox.records:
+                group.send(topic, key, value, headers, timestamp_ms)
+            await group.close()
+        changelog = self.changelog_topic
         for work in self.works.values():
-            if work.changed:
-                newly_held = [h for h in work.sequencer.take_fresh_held() if not h.persisted]
-                snapshot = work.sequencer.snapshot()
-                durable = {**snapshot.next_seen, "": snapshot.markers_next}
-                writes = work.store.write(snapshot, newly_held, work.released)
-                work.released = []
-                work.changed = False
-                # The next batch need not wait for the changelog: Faust commits only the positions
-                # this write vouches for, once it is acknowledged (see durable_position).
-                done = asyncio.gather(*writes)
-                self._writes.add(done)
-                done.add_done_callback(lambda f, w=work, d=durable: self._written(f, w, d))
+            if not work.changed:
+                continue
+            work.changed = False
+            state = work.sequencer.snapshot()
+            positions = {**{t: state.released_next.get(t, 0) for t in self.input_topics}, MARKERS: state.markers_next}
+            seq, writes = work.store.collect(state)
+            group = self.sink.group()
+            for key, value in writes.items():
+                group.send(changelog, key, value, partition=work.partition)
+            acked = group.close()
+            timestamps, work.timestamps = work.timestamps, []
+            previous = self._flushes.get(work.partition)
+            self._flushes[work.partition] = asyncio.get_running_loop().create_task(
+                self._flushed(work, previous, acked, seq, writes, positions, timestamps))
 
-    def _written(self, future: asyncio.Future[Any], work: PartitionWork, durable: dict[str, int]) -> None:
-        self._writes.discard(future)
-        if future.cancelled() or future.exception() is not None:
-            # A lost changelog write cannot be repaired in place: stop, and let a restart replay.
-            self.failed = future.exception() or RuntimeError("changelog write cancelled")
-            log.critical("a changelog write failed: %r", self.failed)
-            return
-        if self.works.get(work.partition) is work:
-            for topic, offset in durable.items():
-                work.durable[topic] = max(work.durable.get(topic, -1), offset)
+    async def _flushed(self, work: PartitionWork, previous: asyncio.Task[None] | None,
+                       acked: asyncio.Future[dict[tuple[str, int], int]], seq: int,
+                       writes: dict[bytes, bytes | None], positions: dict[str, int], timestamps: list[float]) -> None:
+        """Once the changelog holds the batch (and every batch before it): local store, positions."""
+        try:
+            if previous is not None:
+                await previous
+            offsets = await acked
+        except BaseException as exc:  # a lost changelog write cannot be repaired in place
+            if self.failed is None:
+                self.failed = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+                log.critical("a changelog write failed; stopping so that a restart replays: %r", exc)
+            raise
+        offset = offsets.get((self.changelog_topic, work.partition), -1)
+        work.store.flushed(seq, writes, offset)
+        work.durable = positions
+        now = time.time()
+        for age in lag.ages(timestamps, now):
+            lag.PROCESSING_LATENCY.observe(age)
+        if self._flushes.get(work.partition) is asyncio.current_task():
+            del self._flushes[work.partition]
+            if self.intake is not None:
+                self.intake.commit({(t, work.partition): o for t, o in positions.items() if t})
 
     async def drain_writes(self) -> None:
-        """Wait for every changelog write in flight (before a rebalance gives partitions away)."""
-        if self._writes:
-            await asyncio.gather(*list(self._writes), return_exceptions=True)
+        """Wait until every changelog write in flight is acknowledged and local (before a rebalance)."""
+        while self._flushes:
+            await asyncio.gather(*list(self._flushes.values()), return_exceptions=True)
+            self._flushes = {p: t for p, t in self._flushes.items() if not t.done()}
 
-    def durable_position(self, topic: str, partition: int) -> int | None:
-        """The offset Faust may commit for an input or ticks partition (see faust_fixes.guard_commits)."""
-        if topic == self.ticks_topic:
-            topic = ""
-        elif topic not in self.input_topics:
-            return None
-        work = self.works.get(partition)
-        if work is None:
-            return -1
-        return work.durable.get(topic, -1)
+    # ---------------------------------------------------------------- queries
+    def loan_state(self, loan_id: str) -> LoanState | None:
+        """A loan as the worker sees it now (including writes not yet in the local store)."""
+        work = self.works.get(partition_of(loan_id.encode(), self.partitions))
+        if work is not None:
+            return work.store.get(loan_id)
+        raw = self.local.get(partition_of(loan_id.encode(), self.partitions), loan_id.encode())
+        return decode_state(raw) if raw is not None else None
+
+    def lags(self) -> dict[tuple[str, int], int]:
+        """Per owned input partition: records between the durable position and the end the consumer saw."""
+        if self.intake is None:
+            return {}
+        highwaters = self.intake.highwaters([(t, p) for p in self.works for t in self.input_topics])
+        durable = {(t, p): w.durable.get(t) for p, w in self.works.items() for t in self.input_topics}
+        return lag.lags(highwaters, durable)
 
 
 def _json_bytes(body: dict[str, Any]) -> bytes:

@@ -11,21 +11,25 @@ the logs alone, so that live processing and a replay agree:
   it was read; it is not released until the tick markers up to that offset have arrived, so a
   tick published before a message was read is always known before the message is applied.
 * **Between ticks, publish order.** Messages of different topics are merged by their Kafka
-  timestamp (ties by topic order), each topic keeping its own offset order, and a message is
-  released only when every other topic either offers a later one or has nothing more to give
-  (caught up to its high watermark, or done up to the tick's place), as Kafka Streams does.
+  timestamp (ties by topic order), each topic keeping its own offset order. A message is
+  released only when every other topic either offers a later one, is done up to the pending
+  tick's place, or has delivered everything the broker had (the consumer reached the end of
+  that partition): no wall clock decides, only what the logs hold.
+* **Offsets need not be contiguous.** Transaction markers and compaction leave holes; the
+  consumer's end-of-partition notices ("everything below E was delivered") close them, so a
+  tick whose place lands just past a marker is released.
 
-Nothing here touches Kafka: the processor feeds messages and markers in and applies what
-:meth:`PartitionSequencer.drain` releases. Whatever it holds is persisted by the processor
-(messages one table key each, markers in :class:`SequencerState`), so every message can be
-acked at once: a crash loses or reorders nothing.
+Nothing here touches Kafka: the processor feeds messages, end notices and markers in and
+applies what :meth:`PartitionSequencer.drain` releases. What it holds is not persisted: the
+positions it saves are those of released messages, so after a restart everything held is
+read again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 
@@ -34,10 +38,11 @@ class TickMarker:
     """What the fan-out delivers to a partition for one message of the calendar topic."""
 
     calendar_offset: int
-    tick_id: str | None  # None: not a tick for this deployment (other calendar, bad bytes)
+    tick_id: str | None  # None: not a tick for this deployment (other calendar, bad bytes, stale, invalid)
     business_date: dt.date | None = None
     occurred_at: int = 0
     places: dict[str, int] = field(default_factory=dict)  # topic -> offset in this partition
+    latest: dt.date | None = None  # the latest business date fanned out so far (resumes the fan-out)
 
 
 @dataclass
@@ -47,22 +52,22 @@ class Held:
     topic: str
     offset: int
     timestamp: float
-    calendar_end: int  # the calendar topic's end offset when this message was read
+    calendar_end: int  # the calendar topic's end offset asked after this message was read
     key: bytes | None = None
     value: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
-    persisted: bool = field(default=False, compare=False)  # stored in the table by the processor
+    persisted: bool = field(default=False, compare=False)  # unused; kept so stored values still decode
 
 
 @dataclass
 class SequencerState:
-    """Everything about a partition's order that must survive a restart, except held messages."""
+    """Everything about a partition's order that must survive a restart."""
 
     released_next: dict[str, int] = field(default_factory=dict)  # per topic: offset after the last released
     calendar_done: int = 0  # calendar offsets below this are applied or skipped
     business_date: dt.date | None = None
     last_tick_id: str | None = None
-    next_seen: dict[str, int] = field(default_factory=dict)  # per topic: offset after the last queued
+    next_seen: dict[str, int] = field(default_factory=dict)  # unused since held messages are re-read
     calendar_seen: int = 0  # markers below this calendar offset were received
     pending: tuple[TickMarker, ...] = ()  # ticks waiting for their places, in calendar order
     skipped: tuple[TickMarker, ...] = ()  # markers to release once every marker before them is done
@@ -83,40 +88,43 @@ class PartitionSequencer:
         self,
         topics: Sequence[str],
         state: SequencerState | None = None,
-        held: Sequence[Held] = (),
         *,
-        patience_seconds: float = 2.0,
+        patience_seconds: float = 30.0,
     ) -> None:
         self.topics = tuple(topics)
         self._rank = {t: i for i, t in enumerate(self.topics)}
         self.state = state or SequencerState()
         self.queues: dict[str, deque[Held]] = {t: deque() for t in self.topics}
         released = self.state.released_next
-        self.next_seen: dict[str, int] = {
-            t: max(self.state.next_seen.get(t, 0), released.get(t, 0)) for t in self.topics
-        }
-        for message in sorted(held, key=lambda h: (h.topic, h.offset)):
-            # Only what was held when the state was saved; the rest is redelivered or released.
-            if message.topic in self.queues and released.get(message.topic, 0) <= message.offset < self.next_seen[
-                message.topic
-            ]:
-                self.queues[message.topic].append(message)
+        # Held messages are not persisted: reading resumes right after the last released one.
+        self.next_seen: dict[str, int] = {t: released.get(t, 0) for t in self.topics}
+        self.ends: dict[str, int] = {}  # per topic: every record below this was delivered (latest notice)
         self.pending: list[TickMarker] = list(self.state.pending)
         self.calendar_seen = max(self.state.calendar_seen, self.state.calendar_done)
+        # Only a safety valve: a topic whose end the consumer has not reported for this long
+        # stops holding the merge back (logged by the processor). Normally ends decide.
         self.patience_seconds = patience_seconds
         self._waiting_since: float | None = None
         self._skipped: list[TickMarker] = list(self.state.skipped)
-        self._fresh: list[Held] = []  # offered since the last take_fresh_held()
+        self.impatient = False  # the last drain released a message because patience ran out
 
     # ------------------------------------------------------------------ input
+    def positions(self) -> dict[str, int]:
+        """Where to (re)start reading each topic: right after what was released."""
+        return dict(self.next_seen)
+
     def offer(self, held: Held) -> bool:
         """Queue a message; False when it was already seen (a redelivery): drop it."""
         if held.offset < self.next_seen[held.topic]:
             return False
         self.next_seen[held.topic] = held.offset + 1
         self.queues[held.topic].append(held)
-        self._fresh.append(held)
         return True
+
+    def note_end(self, topic: str, end: int) -> None:
+        """The consumer delivered every record of *topic* below *end* (an end-of-partition notice)."""
+        if end > self.ends.get(topic, -1):
+            self.ends[topic] = end
 
     def offer_marker(self, marker: TickMarker, offset: int | None = None) -> bool:
         """Take a calendar marker (found at *offset* of the ticks topic); False for a redelivery.
@@ -128,19 +136,20 @@ class PartitionSequencer:
         if marker.calendar_offset < self.calendar_seen:
             return False
         self.calendar_seen = marker.calendar_offset + 1
-        if marker.tick_id is not None and not self._is_stale(marker):
+        if marker.tick_id is not None and not self.is_stale(marker):
             self.pending.append(marker)
         else:
             self._skipped.append(marker)
         return True
 
-    def _is_stale(self, marker: TickMarker) -> bool:
+    def is_stale(self, marker: TickMarker) -> bool:
+        """A tick for a date not after the latest one applied or pending (ignored: dates only move forward)."""
         latest = self.pending[-1].business_date if self.pending else self.state.business_date
         return latest is not None and marker.business_date is not None and marker.business_date <= latest
 
     def snapshot(self) -> SequencerState:
-        """The state to persist now (held messages are persisted one by one by the caller)."""
-        self.state.next_seen = dict(self.next_seen)
+        """The state to persist now."""
+        self.state.next_seen = {}
         self.state.calendar_seen = self.calendar_seen
         self.state.pending = tuple(self.pending)
         self.state.skipped = tuple(self._skipped)
@@ -149,25 +158,24 @@ class PartitionSequencer:
     def held_messages(self) -> list[Held]:
         return [h for q in self.queues.values() for h in q]
 
-    def take_fresh_held(self) -> list[Held]:
-        """Messages offered since the last call that are still held: what the caller must persist.
-
-        Costs what was offered since, not what is held (a partition can hold tens of thousands
-        of messages while a tick waits). A topic's queue is a suffix of what was offered to it,
-        so a message is still held exactly when its offset is at or past the topic's frontier.
-        """
-        fresh = [h for h in self._fresh if h.offset >= self.frontier(h.topic)]
-        self._fresh = []
-        return fresh
-
     # ------------------------------------------------------------------ output
     def held_count(self) -> int:
         return sum(len(q) for q in self.queues.values())
 
+    def queue_length(self, topic: str) -> int:
+        return len(self.queues[topic])
+
     def frontier(self, topic: str) -> int:
         """Offsets below this are released (or not in the log)."""
         queue = self.queues[topic]
-        return queue[0].offset if queue else self.next_seen[topic]
+        if queue:
+            return queue[0].offset
+        return max(self.next_seen[topic], self.ends.get(topic, 0))
+
+    def caught_up(self, topic: str) -> bool:
+        """Nothing more of *topic* was in the log at the consumer's latest end notice."""
+        end = self.ends.get(topic)
+        return end is not None and end >= self.next_seen[topic] and not self.queues[topic]
 
     def blocking_topics(self) -> list[tuple[str, int, int]]:
         """For the first pending tick: (topic, frontier, place) still short of its place."""
@@ -177,8 +185,12 @@ class PartitionSequencer:
         return [(t, self.frontier(t), tick.places.get(t, 0)) for t in self.topics
                 if self.frontier(t) < tick.places.get(t, 0)]
 
-    def drain(self, highwater: Callable[[str], int | None], now: float) -> Iterator[Release]:
+    def waiting_on_calendar(self) -> bool:
+        return any(q and q[0].calendar_end > self.calendar_seen for q in self.queues.values())
+
+    def drain(self, now: float) -> Iterator[Release]:
         """Release, in order, everything that may be applied now."""
+        self.impatient = False
         while True:
             yield from self._release_skips()
             tick = self.pending[0] if self.pending else None
@@ -190,7 +202,7 @@ class PartitionSequencer:
                 self._waiting_since = None
                 yield Release(marker=tick)
                 continue
-            if any(q and q[0].calendar_end > self.calendar_seen for q in self.queues.values()):
+            if self.waiting_on_calendar():
                 return  # a tick published before these messages has not reached us yet
             candidates = [
                 t for t, q in self.queues.items()
@@ -198,26 +210,25 @@ class PartitionSequencer:
             ]
             if not candidates:
                 return
-            if self._others_may_supply_earlier(tick, highwater):
+            if self._others_may_supply_earlier(tick):
                 if self._waiting_since is None:
                     self._waiting_since = now
                 if now - self._waiting_since < self.patience_seconds:
                     return
+                self.impatient = True
             self._waiting_since = None
             topic = min(candidates, key=lambda t: (self.queues[t][0].timestamp, self._rank[t]))
             held = self.queues[topic].popleft()
             self.state.released_next[topic] = held.offset + 1
             yield Release(held=held)
 
-    def _others_may_supply_earlier(self, tick: TickMarker | None, highwater: Callable[[str], int | None]) -> bool:
+    def _others_may_supply_earlier(self, tick: TickMarker | None) -> bool:
         for topic, queue in self.queues.items():
             if queue:
                 continue
-            seen = self.next_seen[topic]
-            if tick is not None and seen >= tick.places.get(topic, 0):
+            if tick is not None and self.frontier(topic) >= tick.places.get(topic, 0):
                 continue  # nothing more from this topic before the tick
-            hw = highwater(topic)
-            if hw is None or seen < hw:
+            if not self.caught_up(topic):
                 return True
         return False
 

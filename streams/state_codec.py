@@ -44,6 +44,8 @@ _CODES: dict[str, type] = {
     "M": Held,
     "G": AgencyTally,
     "K": ContactRecord,
+    "W": cases.WorkOrder,
+    "J": cases.Hold,
 }
 _BY_CLASS = {cls: code for code, cls in _CODES.items()}
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _CODES.values()}

@@ -1,33 +1,40 @@
-"""Loan states in the Faust table: a :class:`~arrears.domain.book.LoanStore` for one partition.
+"""The worker's state in its Faust table: loans, journals and each partition's sequencer state.
 
-Values are bytes (:mod:`streams.state_codec`). Writes are collected and flushed after the
-batch's outputs were acknowledged: the changelog must never get ahead of the case events it
-implies, or a crash would lose them. A small LRU of decoded states keeps hot loans cheap.
+**Local state never runs ahead of the changelog.** A batch's writes are sent to the table's
+changelog first; only once the broker has acknowledged them are they written to the local
+store (RocksDB or memory), in one atomic RocksDB write batch together with the changelog
+offset they reach (the offset Faust's recovery resumes from). Until then they live in a
+per-partition overlay that reads see. So after a SIGKILL the local store holds a prefix of
+the changelog: restarting on the same data directory, on an empty one, or on another worker
+(recovery reads the changelog from the stored offset, or from the start) always yields
+exactly what the changelog holds — never state whose changelog records were lost.
+
+Values are bytes (:mod:`streams.state_codec`). A small LRU of decoded loan states keeps hot
+loans cheap.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from aiokafka.partitioner import murmur2
-from faust.streams import _current_event
 
 from arrears.domain.loan import LoanState
 
-from .sequencer import Held, SequencerState
+from .sequencer import SequencerState
 from .state_codec import decode_header, decode_state, encode_state
 
 # Keys that are not loans start with NUL (which no loan id may contain); the memory store is
 # one dict for every partition, so they carry the partition.
 _INTERNAL = b"\x00"
 _SEQUENCER_PREFIX = b"\x00sequencer:"
-_HELD_PREFIX = b"\x00held:"
+_HELD_PREFIX = b"\x00held:"  # held messages of older versions (no longer written; deleted when seen)
 _JOURNAL_PREFIX = b"\x00journal:"
+
+Writes = dict[bytes, bytes | None]
 
 
 def sequencer_key(partition: int) -> bytes:
@@ -38,38 +45,92 @@ def journal_key(loan_id: str, n: int) -> bytes:
     return b"%s%s:%08d" % (_JOURNAL_PREFIX, loan_id.encode(), n)
 
 
-def held_key(partition: int, held: Held) -> bytes:
-    return b"%s%d:%s:%020d" % (_HELD_PREFIX, partition, held.topic.encode(), held.offset)
-
-
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition murmur2 puts *key* in (Java client, aiokafka and our producers agree)."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-class _Message:
-    __slots__ = ("partition",)
+class LocalStore:
+    """Direct, per-partition access to the table's local store (Faust's memory or RocksDB store).
 
-    def __init__(self, partition: int) -> None:
-        self.partition = partition
+    Faust's own write path sets a key locally *before* its changelog record is acknowledged;
+    the processor writes through :meth:`apply` instead, after the acknowledgement.
+    """
+
+    def __init__(self, table: Any, partitions: int) -> None:
+        self._table = table
+        self._partitions = partitions
+
+    @property
+    def _store(self) -> Any:
+        return self._table.data
+
+    @property
+    def is_rocksdb(self) -> bool:
+        return hasattr(self._store, "_dbs")
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        store = self._store
+        if self.is_rocksdb:
+            value = store._db_for_partition(partition).get(key)
+            return value if value is None else bytes(value)
+        return store.data.get(key)  # type: ignore[no-any-return]
+
+    def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) stored for *partition* (Faust's offset key left out)."""
+        store = self._store
+        if self.is_rocksdb:
+            offset_key = store.offset_key
+            for key, value in store._db_for_partition(partition).items():
+                if key != offset_key:
+                    yield bytes(key), bytes(value)
+            return
+        known = store._key_partition
+        for key, value in list(store.data.items()):
+            if value is None:
+                continue
+            owner = known.get(key)
+            if owner is None:
+                owner = _partition_of_key(key, self._partitions)
+            if owner == partition:
+                yield key, value
+
+    def apply(self, partition: int, writes: Writes, changelog_offset: int) -> None:
+        """Write what the changelog holds up to *changelog_offset* (atomically with RocksDB)."""
+        store = self._store
+        if self.is_rocksdb:
+            import rocksdict
+
+            batch = rocksdict.WriteBatch(raw_mode=True)
+            for key, value in writes.items():
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            batch.put(store.offset_key, str(changelog_offset).encode())
+            store._db_for_partition(partition).write(batch)
+            return
+        data, known = store.data, store._key_partition
+        for key, value in writes.items():
+            if value is None:
+                data.pop(key, None)
+                known.pop(key, None)
+            else:
+                data[key] = value
+                known[key] = partition  # Faust drops a revoked partition's keys by this index
 
 
-class PartitionContext:
-    """Stands in for Faust's current event: its stores read the partition from ``event.message``."""
-
-    __slots__ = ("message", "__weakref__")
-
-    def __init__(self, partition: int) -> None:
-        self.message = _Message(partition)
-
-
-def bind_event(event: Any) -> None:
-    """Make *event* Faust's current event: table stores choose the partition from it."""
-    _current_event.set(weakref.ref(event))
+def _partition_of_key(key: bytes, partitions: int) -> int:
+    if key.startswith(_INTERNAL):
+        if key.startswith(_JOURNAL_PREFIX):
+            loan = key[len(_JOURNAL_PREFIX):].rsplit(b":", 1)[0]
+            return partition_of(loan, partitions)
+        return int(key.split(b":", 2)[1])
+    return partition_of(key, partitions)
 
 
 class StateCache:
-    """Decoded loan states shared by the partitions of one worker (cleared at every rebalance)."""
+    """Decoded loan states shared by the partitions of one worker."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -87,40 +148,71 @@ class StateCache:
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
+    def discard(self, loan_ids: Any) -> None:
+        for loan_id in loan_ids:
+            self._items.pop(loan_id, None)
+
     def clear(self) -> None:
         self._items.clear()
 
 
 class PartitionStore:
-    """The loans of one partition, read through the cache and written in batches."""
+    """The loans of one partition: read through the cache and the unflushed overlay, written in batches."""
 
-    def __init__(
-        self,
-        table: Any,
-        partition: int,
-        cache: StateCache,
-        header: Callable[[LoanState], tuple[Any, bool]],
-    ) -> None:
-        self.table = table
+    def __init__(self, local: LocalStore, partition: int, cache: StateCache,
+                 header: Callable[[LoanState], tuple[Any, bool]]) -> None:
+        self.local = local
         self.partition = partition
         self.cache = cache
-        self.event = PartitionContext(partition)  # for the table store's partition
         self._header = header
         self._dirty: dict[str, LoanState] = {}
         self._journal: list[tuple[bytes, bytes]] = []
+        self._overlay: dict[bytes, tuple[int, bytes | None]] = {}  # sent, not yet in the local store
+        self._seq = 0
+
+    # ------------------------------------------------------------------ reads
+    def raw(self, key: bytes) -> bytes | None:
+        pending = self._overlay.get(key)
+        if pending is not None:
+            return pending[1]
+        return self.local.get(self.partition, key)
 
     def get(self, loan_id: str) -> LoanState | None:
         state = self._dirty.get(loan_id) or self.cache.get(loan_id)
         if state is not None:
             return state
-        bind_event(self.event)
-        raw = self.table.data.get(loan_id.encode())
+        raw = self.raw(loan_id.encode())
         if raw is None:
             return None
         state = decode_state(raw)
         self.cache.put(state)
         return state
 
+    def read_journal(self, state: LoanState) -> list[bytes]:
+        entries = (self.raw(journal_key(state.loan_id, i)) for i in range(state.journal_len))
+        return [e for e in entries if e is not None]
+
+    def load_sequencer(self) -> SequencerState | None:
+        raw = self.raw(sequencer_key(self.partition))
+        return decode_state(raw) if raw is not None else None
+
+    def scan(self) -> Iterator[tuple[str, bytes]]:
+        """(loan id, raw value) of every loan of the partition as the store holds it now."""
+        seen: set[bytes] = set()
+        for key, (_, value) in list(self._overlay.items()):
+            seen.add(key)
+            if value is not None and not key.startswith(_INTERNAL):
+                yield key.decode(), value
+        for key, value in self.local.items(self.partition):
+            if key in seen or key.startswith(_INTERNAL):
+                continue
+            yield key.decode(), value
+
+    def stale_keys(self) -> list[bytes]:
+        """Keys older versions stored that nothing reads any more (held messages)."""
+        return [key for key, _ in self.local.items(self.partition) if key.startswith(_HELD_PREFIX)]
+
+    # ------------------------------------------------------------------ writes
     def put(self, state: LoanState) -> None:
         self._dirty[state.loan_id] = state
         self.cache.put(state)
@@ -130,7 +222,7 @@ class PartitionStore:
         return len(self._dirty)
 
     def journal(self, loan_id: str, records: list[bytes]) -> None:
-        """Append records to the loan's audit journal (written with the loan, before its state).
+        """Append records to the loan's audit journal (written with the loan).
 
         The count lives in the loan state, so a replayed event rewrites the same entries.
         """
@@ -141,84 +233,40 @@ class PartitionStore:
             self._journal.append((journal_key(loan_id, i), record))
         self.put(replace(state, journal_len=state.journal_len + len(records)))
 
-    def read_journal(self, state: LoanState) -> list[bytes]:
-        bind_event(self.event)
-        entries = (self.table.data.get(journal_key(state.loan_id, i)) for i in range(state.journal_len))
-        return [e for e in entries if e is not None]
+    def collect(self, sequencer: SequencerState | None, extra: Writes | None = None) -> tuple[int, Writes]:
+        """The batch's writes, in the order they must reach the changelog, and their sequence number.
 
-    def write(
-        self, sequencer: SequencerState, newly_held: list[Held], released: list[Held]
-    ) -> list[asyncio.Future[Any]]:
-        """Send the batch's changes to the changelog in the one order that survives any crash.
-
-        Changed loans and newly held messages first, then the sequencer state (which says what
-        was seen and released), then the tombstones of released messages: a crash leaves a
-        prefix, and every prefix is either redelivered or recognised on restart.
+        Journal entries and loans first, the sequencer state (which says what was applied)
+        last: a crash part-way leaves a prefix, and every prefix is recognised on restart
+        (redelivered events find themselves applied in the loans that were written).
         """
-        bind_event(self.event)
-        futures = [self._put_raw(key, value) for key, value in self._journal]
+        writes: Writes = {}
+        for key, value in self._journal:
+            writes[key] = value
         self._journal.clear()
         for loan_id, state in self._dirty.items():
-            futures.append(self._put_raw(loan_id.encode(), encode_state(state, *self._header(state))))
+            writes[loan_id.encode()] = encode_state(state, *self._header(state))
         self._dirty.clear()
-        for held in newly_held:
-            futures.append(self._put_raw(held_key(self.partition, held), encode_state(held)))
-            held.persisted = True
-        futures.append(self._put_raw(sequencer_key(self.partition), encode_state(sequencer)))
-        for held in released:
-            futures.append(self._delete_raw(held_key(self.partition, held)))
-        return futures
+        if extra:
+            writes.update(extra)
+        if sequencer is not None:
+            writes[sequencer_key(self.partition)] = encode_state(sequencer)
+        self._seq += 1
+        for key, value in writes.items():
+            self._overlay[key] = (self._seq, value)
+        return self._seq, writes
 
-    def _put_raw(self, key: bytes, value: bytes) -> asyncio.Future[Any]:
-        future = self.table.send_changelog(self.partition, key, value)
-        self.table.data[key] = value
-        return future  # type: ignore[no-any-return]
+    def flushed(self, seq: int, writes: Writes, changelog_offset: int) -> None:
+        """The changelog acknowledged batch *seq* up to *changelog_offset*: make it local."""
+        self.local.apply(self.partition, writes, changelog_offset)
+        for key in writes:
+            pending = self._overlay.get(key)
+            if pending is not None and pending[0] == seq:
+                del self._overlay[key]
 
-    def _delete_raw(self, key: bytes) -> asyncio.Future[Any]:
-        future = self.table.send_changelog(self.partition, key, None, value_serializer="raw")
-        self.table.data.pop(key, None)
-        return future  # type: ignore[no-any-return]
-
-    def load_sequencer(self) -> SequencerState | None:
-        bind_event(self.event)
-        raw = self.table.data.get(sequencer_key(self.partition))
-        return decode_state(raw) if raw is not None else None
+    def loan_ids_cached(self) -> list[str]:
+        return list(self._dirty)
 
 
-def _internal_partition(key: bytes) -> int:
-    return int(key.split(b":", 2)[1])
-
-
-def scan(
-    table: Any, partitions: set[int], total_partitions: int
-) -> Iterator[tuple[int, str | None, bytes]]:
-    """(partition, loan id, raw value) of every loan stored for *partitions* on this worker,
-    and (partition, None, raw value) of every held message."""
-    store = table.data
-    dbs = getattr(store, "_dbs", None)
-    if dbs is not None:  # RocksDB: one database per partition
-        for partition in partitions:
-            for key, value in store._db_for_partition(partition).items():
-                if key.startswith(_HELD_PREFIX):
-                    yield partition, None, value
-                elif not key.startswith(_INTERNAL):  # sequencer state, journal
-                    yield partition, key.decode(), value
-        return
-    known = getattr(store, "_key_partition", {})
-    for key, value in list(store.data.items()):
-        if value is None or key.startswith((_SEQUENCER_PREFIX, _JOURNAL_PREFIX)):
-            continue
-        if key.startswith(_HELD_PREFIX):
-            partition = _internal_partition(key)
-            if partition in partitions:
-                yield partition, None, value
-            continue
-        partition = known.get(key)
-        if partition is None:
-            partition = partition_of(key, total_partitions)
-        if partition in partitions:
-            yield partition, key.decode(), value
-
-
-__all__ = ["PartitionStore", "StateCache", "scan", "partition_of", "bind_event", "decode_header", "sequencer_key",
-           "held_key", "journal_key"]
+__all__ = ["LocalStore", "PartitionStore", "StateCache", "partition_of", "decode_header", "sequencer_key",
+           "journal_key"]

@@ -107,8 +107,7 @@ def _partition(worker: Worker, loan_id: str) -> int:
 
 
 def _load(worker: Worker, table: Any, loan_id: str) -> LoanState | None:
-    raw = table.data.get(loan_id.encode())
-    return decode_state(raw) if raw is not None else None
+    return worker.processor.loan_state(loan_id)
 
 
 def register_views(worker: Worker, table: Any) -> None:
@@ -238,7 +237,7 @@ def register_views(worker: Worker, table: Any) -> None:
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
         _refresh_gauges(worker)
-        lag.refresh(worker.app.consumer, worker.settings.topics.inputs)
+        lag.refresh(worker.processor)
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from . import events as ev
 from .allocation import choose_agency
-from .cases import Assignment, Case
+from .cases import Assignment, Case, WorkOrder
 from .ledger import Figures
 from .state import Context, LoanState, Step
 
@@ -38,7 +38,7 @@ def recall(state: LoanState, case: Case, reason: str, step: Step) -> Case:
         occurred_at=step.occurred_at, work_order_id=assignment.work_order_id, case_id=case.case_id,
         reason=reason, agency_id=assignment.agency_id,
     ))
-    return replace(case, assignment=None, work_order_figures=None)
+    return replace(case.with_work_order_ended(step.occurred_at), assignment=None, work_order_figures=None)
 
 
 def try_assign(state: LoanState, case: Case, fig: Figures, ctx: Context, step: Step,
@@ -72,6 +72,7 @@ def try_assign(state: LoanState, case: Case, fig: Figures, ctx: Context, step: S
         past_agencies=(*case.past_agencies, agency.agency_id),
         work_orders_issued=number,
         work_order_figures=(fig.overdue_amount, fig.dpd, fig.bucket),
+        work_orders=(*case.work_orders, WorkOrder(work_order_id, agency.agency_id, step.occurred_at)),
     )
     return state.with_tally(agency.agency_id, assignments=1), case
 

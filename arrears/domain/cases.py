@@ -1,10 +1,17 @@
-"""A collections case and its snapshot (SPEC §4, §7)."""
+"""A collections case, its history in time, and its snapshot (SPEC §4, §7).
+
+A case keeps the times of its own records — who held which work order from when to when
+(``CaseAssigned`` to ``CaseRecalled``), when it was on hold (``CaseHeld`` to ``CaseReleased``),
+when it closed — so that a result is judged against the case as it stood at the result's
+own time, whichever arrived first (SPEC §4, order across topics).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .compliance import ContactRecord
 from .events import CaseState, Promise
 
 OPEN = "OPEN"
@@ -24,14 +31,38 @@ class Assignment:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkOrder:
+    """A work order the case was given: which agency held it, from when until when (epoch ms)."""
+
+    work_order_id: str
+    agency_id: str
+    start: int  # CaseAssigned.occurred_at
+    end: int | None = None  # CaseRecalled.occurred_at; None while active
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A time the case was on hold (epoch ms), from CaseHeld until CaseReleased."""
+
+    reason: str
+    start: int
+    end: int | None = None
+
+    def covers(self, at: int) -> bool:
+        return self.start <= at and (self.end is None or at < self.end)
+
+
+@dataclass(frozen=True, slots=True)
 class PromiseRecord:
-    """The latest promise to pay; repayments from ``repayments_seen`` on count towards it."""
+    """The latest promise to pay; repayments valued from ``made_on`` to ``date`` count towards it."""
 
     agency_id: str
     amount: int
     date: dt.date
-    repayments_seen: int  # how many repayments the loan had when the promise was captured
+    repayments_seen: int  # unused (kept so that stored promises still decode)
     event_id: str
+    made_on: dt.date | None = None  # the promise's local date (the debtor's timezone)
+    occurred_at: int = 0  # of the PromiseToPay: the latest one (by time, then event id) stands
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +90,50 @@ class Case:
     version: int = 0
     path: tuple[str, ...] = ()  # the buckets the case went through, in order (for roll rates)
     work_order_figures: tuple[int, int, str] | None = None  # (overdue, dpd, bucket) last sent to the agency
+    work_orders: tuple[WorkOrder, ...] = ()  # every work order issued, oldest first
+    holds: tuple[Hold, ...] = ()  # every hold, oldest first (a cease-contact request is a hold too)
+    closed_at: int | None = None  # CaseClosed.occurred_at
+    contacts: tuple[ContactRecord, ...] = ()  # contacts recorded while open: judged again if history changes
+    flagged: frozenset[str] = frozenset()  # "<contact event id>|<rule>" of violations emitted on this case
 
     @property
     def is_open(self) -> bool:
         return self.closed_on is None
+
+    def visible(self) -> tuple[object, ...]:
+        """What CaseState shows of the case (but its version): a change here is a new snapshot."""
+        promise = (self.promise.amount, self.promise.date) if self.promise else None
+        agency = (self.assignment.agency_id, self.assignment.work_order_id) if self.assignment else None
+        return (self.status, self.dpd, self.bucket, self.overdue_amount, self.opened_on, self.closed_on,
+                self.close_reason, agency, self.hold_reason, promise, self.contact_attempts, self.last_contact_at,
+                self.violations)
+
+    def work_order(self, work_order_id: str, agency_id: str) -> WorkOrder | None:
+        """The work order if *agency_id* ever held it on this case."""
+        for order in self.work_orders:
+            if order.work_order_id == work_order_id and order.agency_id == agency_id:
+                return order
+        return None
+
+    def held_at(self, order: WorkOrder, at: int) -> bool:
+        """Whether *order* was active and the case open at instant *at*."""
+        if at < order.start or (order.end is not None and at >= order.end):
+            return False
+        return self.closed_at is None or at < self.closed_at
+
+    def on_hold_at(self, at: int) -> tuple[bool, bool]:
+        """(on hold, after a cease-contact request) at instant *at*."""
+        holds = [h for h in self.holds if h.covers(at)]
+        return bool(holds), any(h.reason == "CEASE_CONTACT" for h in holds)
+
+    def with_work_order_ended(self, at: int) -> Case:
+        """The active work order ends at *at* (its recall's time)."""
+        if self.assignment is None:
+            return self
+        active = self.assignment.work_order_id
+        orders = tuple(replace(o, end=at) if o.work_order_id == active and o.end is None else o
+                       for o in self.work_orders)
+        return replace(self, work_orders=orders)
 
     @property
     def status(self) -> str:

@@ -1,26 +1,33 @@
 """The compliance rules for reported contact attempts (SPEC §6), as pure functions.
 
-The stream processor keeps, per debtor, the recent contact attempts of every agency (one debtor,
-one budget), asks :func:`check_contact` about each newly reported attempt, and keeps the state
-small with :func:`prune`. Nothing here reads a clock, a broker or a file other than the tz
-database that :mod:`zoneinfo` loads.
+Two kinds of rule, judged by two functions:
 
-Counting semantics (docs/compliance.md explains them at length):
+* :func:`judge_contact` — rules about one attempt and the case it was made on, judged at the
+  attempt's own time: quiet hours, who was contacted (emergency contacts; third parties under
+  profiles that forbid them outright), visits, contact while the case was on hold or after a
+  cease-contact request, contact by an agency that did not hold the work order at that time.
+* :func:`budget_findings` — rules about the debtor's contact budget (one debtor, one budget:
+  every agency, every loan): the daily and weekly limits, calls after a conversation, and the
+  CBA rule for third parties. Each is decided by *rank*: attempts are ordered by
+  ``attempted_at`` (ties by event id), and an attempt breaks a count limit when its rank in its
+  window exceeds the limit. The findings are a function of the *set* of attempts known, not of
+  the order they were reported in, so a live run and a replay agree; a late report can only add
+  findings (to itself or to later attempts), and the caller emits each finding once.
+
+Nothing here reads a clock, a broker or a file other than the tz database that :mod:`zoneinfo`
+loads. Counting semantics are explained in docs/compliance.md:
 
 * Times are judged in the debtor's local time (IANA zone; an unknown zone falls back to the
   profile's ``default_timezone``); days are local calendar days.
-* An attempt is judged against every attempt known for the debtor, earlier or later in time:
-  agencies report late and out of order, and a breach is reported on the report that completes
-  it. Reported in time order, that is exactly the Nth call; in any order, a day with N calls over
-  a limit of L yields N - L findings. The result never depends on the order of ``history``.
 * Call counters are per *party*, the ``ContactParty`` value (DEBTOR, EMERGENCY_CONTACT,
   THIRD_PARTY); the daily connected-call limit counts connected calls to the DEBTOR only.
+* A finding's details hold only what every ordering agrees on: the rule, the numbers of the
+  policy, the attempt's local time and day — never a count that a later report could change.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -60,7 +67,11 @@ EMERGENCY = "EMERGENCY_CONTACT"
 THIRD_PARTY = "THIRD_PARTY"
 QUIET_HOURS_CHANNELS = frozenset({"CALL", "SMS", "VISIT", "APP"})  # LETTER and EMAIL never are
 NOT_CONNECTED = frozenset({"NO_ANSWER", "LEFT_MESSAGE"})
+UNREACHABLE = frozenset({"NO_ANSWER", "WRONG_PARTY"})  # the CBA rule: the debtor was not reached
 WEEK_DAYS = 7  # Reg F §1006.14(b)(2)(i): "within a period of seven consecutive days"
+# The CBA rule looks at the debtor's latest calls within this many local days before a
+# third-party contact (older attempts say nothing about whether the debtor is reachable now).
+UNREACHABLE_WINDOW_DAYS = 7
 
 _DAY_MS = 86_400_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -69,7 +80,7 @@ _PARTY_TEXT = {DEBTOR: "the debtor", EMERGENCY: "emergency contacts", THIRD_PART
 
 @dataclass(frozen=True, slots=True)
 class ContactRecord:
-    """One contact attempt made to a debtor (by any agency), as the rules need it."""
+    """One contact attempt made to a debtor (by any agency, about any of the debtor's loans)."""
 
     event_id: str
     agency_id: str
@@ -77,11 +88,15 @@ class ContactRecord:
     channel: str  # ContactChannel symbol
     party: str  # ContactParty symbol
     outcome: str  # ContactOutcome symbol
+    case_id: str = ""  # the case the attempt was reported on (a violation names it)
+    occurred_at: int = 0  # the report's occurred_at (a violation carries it)
+    work_order_id: str = ""
 
     @classmethod
     def from_event(cls, event: ContactAttempted) -> ContactRecord:
         return cls(
-            event.event_id, event.agency_id, event.attempted_at, event.channel, event.party, event.outcome
+            event.event_id, event.agency_id, event.attempted_at, event.channel, event.party, event.outcome,
+            event.case_id, event.occurred_at, event.work_order_id,
         )
 
     @property
@@ -93,6 +108,11 @@ class ContactRecord:
         """A CALL that reached someone: a telephone conversation in Reg F's words."""
         return self.channel == CALL and self.outcome not in NOT_CONNECTED
 
+    @property
+    def key(self) -> tuple[int, str]:
+        """Its place in time order: attempted_at, ties by event id."""
+        return (self.attempted_at, self.event_id)
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -100,6 +120,49 @@ class Finding:
 
     rule: str
     details: str
+
+
+def judge_contact(
+    attempt: ContactRecord,
+    policy: ContactPolicy,
+    timezone: str,
+    *,
+    authorized: bool = True,
+    on_hold: bool = False,
+    ceased: bool = False,
+) -> list[Finding]:
+    """The rules about this attempt alone, in the order of :data:`RULES`.
+
+    *authorized* is False when the reporting agency did not hold the case's work order at the
+    attempt's time (or the case was closed by then); *on_hold* / *ceased* describe the case
+    at the attempt's time.
+    """
+    view = _View.of(attempt, (), timezone, policy)
+    case = _Case(authorized, on_hold, ceased)
+    findings = []
+    for rule in _ATTEMPT_CHECKS:
+        finding = rule(view, policy, case)
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def budget_findings(
+    attempts: Sequence[ContactRecord], policy: ContactPolicy, timezone: str
+) -> dict[str, list[Finding]]:
+    """Every attempt's budget findings given this set of the debtor's attempts (by event id).
+
+    Duplicates (same event id) count once. Attempts without findings are left out.
+    """
+    known = _known(attempts, exclude=None)
+    zone, fell_back = _resolve_zone(timezone, policy.default_timezone)
+    out: dict[str, list[Finding]] = {}
+    for attempt in known:
+        view = _View(attempt, known, zone, fell_back)
+        found = [f for rule in _BUDGET_CHECKS if (f := rule(view, policy, _NO_CASE)) is not None]
+        if found:
+            out[attempt.event_id] = found
+    return out
 
 
 def check_contact(
@@ -112,34 +175,25 @@ def check_contact(
     on_hold: bool = False,
     ceased: bool = False,
 ) -> list[Finding]:
-    """Every rule *attempt* breaks, in the order of :data:`RULES`; empty when it is compliant.
-
-    *history* is the debtor's known attempts by every agency (any order; duplicates and the
-    attempt itself are ignored by event_id). *authorized* is False when the reporting agency does
-    not hold the case's active work order; *on_hold* / *ceased* describe the case when the attempt
-    was reported.
-    """
-    zone, fell_back = _resolve_zone(timezone, policy.default_timezone)
-    view = _View(attempt, _known(history, exclude=attempt.event_id), zone, fell_back)
-    case = _Case(authorized, on_hold, ceased)
-    findings = []
-    for rule in _CHECKS:
-        finding = rule(view, policy, case)
-        if finding is not None:
-            findings.append(finding)
-    return findings
+    """Every rule *attempt* breaks given the debtor's other known attempts, in the order of :data:`RULES`."""
+    found = judge_contact(attempt, policy, timezone, authorized=authorized, on_hold=on_hold, ceased=ceased)
+    found += budget_findings((*history, attempt), policy, timezone).get(attempt.event_id, [])
+    order = {rule: i for i, rule in enumerate(RULES)}
+    return sorted(found, key=lambda f: order[f.rule])
 
 
 def prune(history: Sequence[ContactRecord], now_ms: int, policy: ContactPolicy) -> tuple[ContactRecord, ...]:
     """The part of *history* a later check can still need, deduplicated, in time order.
 
     *now_ms* is the earliest ``attempted_at`` a later check will be asked about: to judge reports
-    that arrive up to X late, pass the current time minus X. Only CALLs are counted by any rule,
-    so other channels are dropped, and so is everything before the longest look-back (in local
-    days, plus a day of slack for time-zone offsets and daylight-saving days).
+    that arrive up to X late, pass the current time minus X. Budget rules count CALLs and judge
+    contacts with third parties, so other attempts are dropped, and so is everything before the
+    longest look-back (in local days, plus a day of slack for time-zone offsets and
+    daylight-saving days).
     """
     horizon = now_ms - (_lookback_days(policy) + 1) * _DAY_MS
-    return tuple(r for r in _known(history, exclude=None) if r.is_call and r.attempted_at >= horizon)
+    return tuple(r for r in _known(history, exclude=None)
+                 if (r.is_call or r.party == THIRD_PARTY) and r.attempted_at >= horizon)
 
 
 # --------------------------------------------------------------------------- internals
@@ -150,20 +204,30 @@ class _Case:
     ceased: bool
 
 
-class _View:
-    """The attempt and the other known attempts, with local times computed once."""
+_NO_CASE = _Case(True, False, False)
 
-    __slots__ = ("attempt", "others", "zone", "fell_back", "local", "day")
+
+class _View:
+    """The attempt and the debtor's known attempts (time order), with local times computed once."""
+
+    __slots__ = ("attempt", "known", "zone", "fell_back", "local", "day", "_days")
 
     def __init__(
-        self, attempt: ContactRecord, others: tuple[ContactRecord, ...], zone: ZoneInfo, fell_back: bool
+        self, attempt: ContactRecord, known: tuple[ContactRecord, ...], zone: ZoneInfo, fell_back: bool
     ) -> None:
         self.attempt = attempt
-        self.others = others
+        self.known = known
         self.zone = zone
         self.fell_back = fell_back
         self.local = self.local_time(attempt)
         self.day = self.local.date()
+        self._days: dict[str, dt.date] = {}
+
+    @classmethod
+    def of(cls, attempt: ContactRecord, known: tuple[ContactRecord, ...], timezone: str,
+           policy: ContactPolicy) -> _View:
+        zone, fell_back = _resolve_zone(timezone, policy.default_timezone)
+        return cls(attempt, known, zone, fell_back)
 
     def local_time(self, record: ContactRecord) -> dt.datetime:
         return (_EPOCH + dt.timedelta(milliseconds=record.attempted_at)).astimezone(self.zone)
@@ -172,7 +236,13 @@ class _View:
         return self.local_time(record).date()
 
     def calls_to_same_party(self) -> Iterable[ContactRecord]:
-        return (r for r in self.others if r.is_call and r.party == self.attempt.party)
+        """The debtor's other calls to the attempt's party, in time order."""
+        me = self.attempt.event_id
+        party = self.attempt.party
+        return (r for r in self.known if r.is_call and r.party == party and r.event_id != me)
+
+    def before(self, record: ContactRecord) -> bool:
+        return record.key < self.attempt.key
 
     def when(self) -> str:
         """The attempt's local time for a sentence: ``2026-03-08 21:00 America/New_York (UTC-04:00)``."""
@@ -184,16 +254,11 @@ class _View:
         return f"{self.local:%Y-%m-%d %H:%M} {self.zone.key} (UTC{offset[:3]}:{offset[3:]}{note})"
 
 
-def _key(record: ContactRecord) -> tuple[int, str, str, str, str, str]:
-    r = record
-    return (r.attempted_at, r.event_id, r.agency_id, r.channel, r.party, r.outcome)
-
-
 def _known(history: Iterable[ContactRecord], exclude: str | None) -> tuple[ContactRecord, ...]:
     """*history* in time order (ties by event_id), one record per event_id, without *exclude*."""
     seen: set[str] = set()
     kept = []
-    for record in sorted(history, key=_key):
+    for record in sorted(history, key=lambda r: r.key):
         if record.event_id != exclude and record.event_id not in seen:
             seen.add(record.event_id)
             kept.append(record)
@@ -221,9 +286,9 @@ def _clock(hhmm: str) -> dt.time:
 
 
 def _lookback_days(policy: ContactPolicy) -> int:
-    days = 0
-    if policy.max_connected_calls_per_day is not None or policy.max_attempts_per_day is not None:
-        days = 1
+    days = 1
+    if policy.third_party_after_unreachable is not None:
+        days = UNREACHABLE_WINDOW_DAYS
     if policy.max_attempts_per_week is not None:
         days = max(days, WEEK_DAYS)
     if policy.call_after_conversation_days is not None:
@@ -231,11 +296,11 @@ def _lookback_days(policy: ContactPolicy) -> int:
     return days
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def _party(party: str) -> str:
+    return _PARTY_TEXT.get(party, f"party {party}")
 
 
-# --------------------------------------------------------------------------- the rules
+# --------------------------------------------------------------------------- rules about one attempt
 _Check = Callable[[_View, ContactPolicy, _Case], Finding | None]
 
 
@@ -255,99 +320,8 @@ def _quiet_hours(view: _View, policy: ContactPolicy, case: _Case) -> Finding | N
     )
 
 
-def _daily_connected(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
-    limit = policy.max_connected_calls_per_day
-    if limit is None or not view.attempt.connected or view.attempt.party != DEBTOR:
-        return None
-    count = 1 + sum(1 for r in view.calls_to_same_party() if r.connected and view.local_day(r) == view.day)
-    if count <= limit:
-        return None
-    return Finding(
-        DAILY_CONNECTED_LIMIT,
-        f"connected call at {view.when()} is one of {count} connected calls to the debtor "
-        f"on local day {view.day} across all agencies; the limit is {limit} a day",
-    )
-
-
-def _daily_attempts(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
-    limit = policy.max_attempts_per_day
-    if limit is None or not view.attempt.is_call:
-        return None
-    count = 1 + sum(1 for r in view.calls_to_same_party() if view.local_day(r) == view.day)
-    if count <= limit:
-        return None
-    return Finding(
-        DAILY_ATTEMPT_LIMIT,
-        f"call at {view.when()} is one of {count} call attempts to {_party(view.attempt.party)} "
-        f"on local day {view.day} across all agencies; the limit is {limit} a day to one party",
-    )
-
-
-def _weekly_attempts(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
-    limit = policy.max_attempts_per_week
-    if limit is None or not view.attempt.is_call:
-        return None
-    span = dt.timedelta(days=WEEK_DAYS - 1)
-    per_day = Counter(
-        day for r in view.calls_to_same_party() if abs((day := view.local_day(r)) - view.day) <= span
-    )
-    per_day[view.day] += 1
-    # Every window of 7 consecutive local days that contains the attempt's day; the fullest
-    # (earliest on a tie) is reported. Reported in time order, that is the window ending today.
-    best_start, best_count = view.day, -1
-    for back in range(WEEK_DAYS - 1, -1, -1):
-        start = view.day - dt.timedelta(days=back)
-        count = sum(per_day[start + dt.timedelta(days=i)] for i in range(WEEK_DAYS))
-        if count > best_count:
-            best_start, best_count = start, count
-    if best_count <= limit:
-        return None
-    return Finding(
-        WEEKLY_ATTEMPT_LIMIT,
-        f"call at {view.when()} is one of {best_count} call attempts to {_party(view.attempt.party)} "
-        f"in the {WEEK_DAYS} local days {best_start} to {best_start + span} across all agencies; "
-        f"the limit is {limit} in {WEEK_DAYS} consecutive days",
-    )
-
-
-def _call_after_conversation(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
-    days = policy.call_after_conversation_days
-    if days is None or days <= 0 or not view.attempt.is_call:
-        return None
-    # The conversation's local day is day 1 of the quiet period: calls on days 1..N break it.
-    me = _key(view.attempt)
-    calls = tuple(view.calls_to_same_party())
-    before = [
-        r for r in calls if r.connected and _key(r) < me and 0 <= (view.day - view.local_day(r)).days < days
-    ]
-    if before:
-        talk = before[-1]
-        gap = (view.day - view.local_day(talk)).days
-        return Finding(
-            CALL_AFTER_CONVERSATION,
-            f"call at {view.when()} comes {_plural(gap, 'day')} after a telephone conversation with "
-            f"{_party(view.attempt.party)} on local day {view.local_day(talk)} (event {talk.event_id}); "
-            f"no calls for {days} days counting the conversation's day",
-        )
-    if not view.attempt.connected:
-        return None
-    # A conversation reported after calls that followed it: the breach is complete only now.
-    after = [r for r in calls if _key(r) > me and 0 <= (view.local_day(r) - view.day).days < days]
-    if not after:
-        return None
-    call = after[0]
-    gap = (view.local_day(call) - view.day).days
-    return Finding(
-        CALL_AFTER_CONVERSATION,
-        f"telephone conversation at {view.when()}, reported late, was followed "
-        f"{_plural(gap, 'day')} later by a call to {_party(view.attempt.party)} on local day "
-        f"{view.local_day(call)} (event {call.event_id}); no calls for {days} days counting the "
-        f"conversation's day",
-    )
-
-
-def _third_party(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
-    if view.attempt.party != THIRD_PARTY:
+def _third_party_banned(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
+    if view.attempt.party != THIRD_PARTY or policy.third_party_after_unreachable is not None:
         return None
     return Finding(
         THIRD_PARTY_CONTACT,
@@ -379,9 +353,9 @@ def _visit(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
 def _on_hold(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
     reasons = []
     if case.on_hold:
-        reasons.append("the case is on hold")
+        reasons.append("the case was on hold")
     if case.ceased:
-        reasons.append("the debtor has asked to cease contact")
+        reasons.append("the debtor had asked to cease contact")
     if not reasons:
         return None
     return Finding(
@@ -396,23 +370,100 @@ def _unauthorized(view: _View, policy: ContactPolicy, case: _Case) -> Finding | 
     return Finding(
         UNAUTHORIZED_CONTACT,
         f"{view.attempt.channel} at {view.when()} by agency {view.attempt.agency_id}, "
-        f"which does not hold the case's active work order",
+        f"which did not hold the case's work order at that time",
     )
 
 
-def _party(party: str) -> str:
-    return _PARTY_TEXT.get(party, f"party {party}")
+# --------------------------------------------------------------------------- budget rules (by rank)
+def _daily_connected(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
+    limit = policy.max_connected_calls_per_day
+    if limit is None or not view.attempt.connected or view.attempt.party != DEBTOR:
+        return None
+    rank = 1 + sum(1 for r in view.calls_to_same_party()
+                   if r.connected and view.before(r) and view.local_day(r) == view.day)
+    if rank <= limit:
+        return None
+    return Finding(
+        DAILY_CONNECTED_LIMIT,
+        f"connected call at {view.when()} comes after the {limit} connected calls to the debtor "
+        f"allowed on local day {view.day} (counted in time order across all agencies and loans)",
+    )
 
 
-_CHECKS: tuple[_Check, ...] = (
+def _daily_attempts(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
+    limit = policy.max_attempts_per_day
+    if limit is None or not view.attempt.is_call:
+        return None
+    rank = 1 + sum(1 for r in view.calls_to_same_party() if view.before(r) and view.local_day(r) == view.day)
+    if rank <= limit:
+        return None
+    return Finding(
+        DAILY_ATTEMPT_LIMIT,
+        f"call at {view.when()} comes after the {limit} call attempts to {_party(view.attempt.party)} "
+        f"allowed on local day {view.day} (counted in time order across all agencies and loans)",
+    )
+
+
+def _weekly_attempts(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
+    limit = policy.max_attempts_per_week
+    if limit is None or not view.attempt.is_call:
+        return None
+    start = view.day - dt.timedelta(days=WEEK_DAYS - 1)
+    rank = 1 + sum(1 for r in view.calls_to_same_party() if view.before(r) and start <= view.local_day(r))
+    if rank <= limit:
+        return None
+    return Finding(
+        WEEKLY_ATTEMPT_LIMIT,
+        f"call at {view.when()} comes after the {limit} call attempts to {_party(view.attempt.party)} "
+        f"allowed in the {WEEK_DAYS} local days {start} to {view.day} "
+        f"(counted in time order across all agencies and loans)",
+    )
+
+
+def _call_after_conversation(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
+    days = policy.call_after_conversation_days
+    if days is None or days <= 0 or not view.attempt.is_call:
+        return None
+    # The conversation's local day is day 1 of the quiet period: calls on days 1..N break it.
+    if not any(r.connected and view.before(r) and 0 <= (view.day - view.local_day(r)).days < days
+               for r in view.calls_to_same_party()):
+        return None
+    return Finding(
+        CALL_AFTER_CONVERSATION,
+        f"call at {view.when()} comes within {days} days of a telephone conversation with "
+        f"{_party(view.attempt.party)} (no calls for {days} days counting the conversation's day)",
+    )
+
+
+def _third_party_unreachable(view: _View, policy: ContactPolicy, case: _Case) -> Finding | None:
+    needed = policy.third_party_after_unreachable
+    if view.attempt.party != THIRD_PARTY or needed is None:
+        return None
+    calls = [r for r in view.known if r.is_call and r.party == DEBTOR and view.before(r)
+             and (view.day - view.local_day(r)).days < UNREACHABLE_WINDOW_DAYS]
+    latest = calls[-needed:] if needed > 0 else []
+    if len(latest) == needed and all(r.outcome in UNREACHABLE for r in latest):
+        return None
+    return Finding(
+        THIRD_PARTY_CONTACT,
+        f"{view.attempt.channel} to a third party at {view.when()}, before the debtor's {needed} latest "
+        f"call attempts (in the {UNREACHABLE_WINDOW_DAYS} local days before it) had all ended NO_ANSWER or "
+        f"WRONG_PARTY (third parties only once the debtor was unreachable {needed} times in a row)",
+    )
+
+
+_ATTEMPT_CHECKS: tuple[_Check, ...] = (
     _quiet_hours,
-    _daily_connected,
-    _daily_attempts,
-    _weekly_attempts,
-    _call_after_conversation,
-    _third_party,
+    _third_party_banned,
     _emergency_contact,
     _visit,
     _on_hold,
     _unauthorized,
+)
+_BUDGET_CHECKS: tuple[_Check, ...] = (
+    _daily_connected,
+    _daily_attempts,
+    _weekly_attempts,
+    _call_after_conversation,
+    _third_party_unreachable,
 )

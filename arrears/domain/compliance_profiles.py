@@ -25,6 +25,9 @@ class ContactPolicy:
     visits_allowed: bool
     # The zone a debtor's local time is judged in when their timezone is not a known IANA name.
     default_timezone: str = "Asia/Shanghai"
+    # Third parties may be contacted only after this many of the debtor's latest calls ended
+    # NO_ANSWER or WRONG_PARTY (CBA guideline); None: never (every third-party contact is a violation).
+    third_party_after_unreachable: int | None = None
 
     def with_overrides(self, **overrides: Any) -> ContactPolicy:
         return replace(self, **overrides)
@@ -41,6 +44,7 @@ PROFILES: dict[str, ContactPolicy] = {
         call_after_conversation_days=None,
         emergency_contacts_allowed=False,
         visits_allowed=False,
+        third_party_after_unreachable=3,
     ),
     "US_REG_F": ContactPolicy(
         profile="US_REG_F",

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 from . import events as ev
 from .agencies import keep_agency_current, recall, try_assign
-from .cases import Case, CaseSummary
+from .cases import Case
 from .ledger import Figures, Installment, Repayment
-from .results import apply_release, apply_result, resolve_promise
+from .results import apply_release, apply_result, rejudge, resolve_promise
 from .state import (
     CONTRACT_VIOLATION,
     NOT_ASSIGNED,
@@ -56,14 +56,24 @@ def _contract_problem(state: LoanState, event: ev.InputEvent) -> str | None:
 
 # --------------------------------------------------------------------------- events
 def apply_event(state: LoanState, event: ev.InputEvent, ctx: Context) -> tuple[LoanState, list[ev.Output]]:
-    """Apply one input event of this loan; an event id already applied changes nothing."""
+    """Apply one input event of this loan; an event id already applied changes nothing.
+
+    A record that breaks the contract is rejected and *not* recorded as applied, so the same
+    event id republished in a corrected form is applied (SPEC §4).
+    """
     fingerprint = event_fingerprint(event.event_id)
     if fingerprint in state.applied:
         return state, []
     step = Step(event.event_id, event.occurred_at, ctx.business_date)
-    before = state.case
+    problem = _contract_problem(state, event)
+    if problem is not None:
+        step.reject(event, problem)
+        return state, step.outputs
+    before = state
     state = replace(state, applied=state.applied | {fingerprint}, as_of=ctx.business_date or state.as_of)
     state = _apply(state, event, ctx, step)
+    if state.case is not before.case:
+        state = rejudge(state, ctx, step)
     return _finish(before, state, step), step.outputs
 
 
@@ -73,11 +83,9 @@ def _apply(state: LoanState, event: ev.InputEvent, ctx: Context, step: Step) -> 
         step.reject(event, problem)
         return state
     if isinstance(event, _RESULTS):
-        state, case = apply_result(state, event, ctx, step)
-        return state if case is None else replace(state, case=case)
+        return apply_result(state, event, ctx, step)
     if isinstance(event, ev.ReleaseCase):
-        state, case = apply_release(state, event, ctx, step)
-        return state if case is None else replace(state, case=case)
+        return apply_release(state, event, ctx, step)
     if isinstance(event, ev.LoanOpened):
         return _open_loan(state, event, ctx, step)
     if state.account is None:
@@ -97,6 +105,9 @@ def _open_loan(state: LoanState, event: ev.LoanOpened, ctx: Context, step: Step)
     for held in waiting:  # in arrival order, each as its own cause
         held_step = Step(held.event_id, held.occurred_at, ctx.business_date)
         state = _apply(state, held, ctx, held_step)
+        if any(isinstance(o, ev.Rejected) and o.reason == CONTRACT_VIOLATION for o in held_step.outputs):
+            # Not applied after all: a corrected record with this id must be applied.
+            state = replace(state, applied=state.applied - {event_fingerprint(held.event_id)})
         step.outputs.extend(held_step.outputs)
     return state
 
@@ -193,21 +204,31 @@ def _close_case(state: LoanState, case: Case, reason: str, ctx: Context, step: S
     case = recall(state, case, "CLOSED", step)
     fig = state.figures(ctx.business_date, ctx.rules.buckets)
     closed = replace(case, closed_on=step.date, close_reason=reason, dpd=fig.dpd, bucket=fig.bucket,
-                     overdue_amount=fig.overdue_amount)
+                     overdue_amount=fig.overdue_amount, closed_at=step.occurred_at)
     return replace(state, case=closed)
 
 
-def _finish(before: Case | None, state: LoanState, step: Step) -> LoanState:
-    """Emit the current case's snapshot when this step changed it (one version per step)."""
-    case = state.case
-    if case is None or (before is not None and before.case_id == case.case_id
-                        and replace(before, version=0) == replace(case, version=0)):
+def _finish(before: LoanState, state: LoanState, step: Step) -> LoanState:
+    """Emit the snapshot of every case this step changed as CaseState shows it (one version per step)."""
+    if state.account is None:
         return state
-    case = replace(case, version=case.version + 1)
-    assert state.account is not None
-    step.emit(case.snapshot(step.id("CaseState", case.case_id, str(case.version)), step.occurred_at,
-                            state.loan_id, state.account.customer_id, state.account.currency))
-    return replace(state, case=case)
+    earlier = {c.case_id: c for c in _cases(before)}
+    for case in _cases(state):
+        old = earlier.get(case.case_id)
+        if old is not None and old.visible() == case.visible():
+            continue
+        case = replace(case, version=case.version + 1)
+        step.emit(case.snapshot(step.id("CaseState", case.case_id, str(case.version)), step.occurred_at,
+                                state.loan_id, state.account.customer_id, state.account.currency))
+        state = state.with_case(case)
+    return state
+
+
+def _cases(state: LoanState) -> list[Case]:
+    cases = [c for c in state.history if isinstance(c, Case)]
+    if state.case is not None:
+        cases.append(state.case)
+    return cases
 
 
 # --------------------------------------------------------------------------- ticks
@@ -217,23 +238,22 @@ def apply_tick(state: LoanState, tick: ev.Tick, ctx: Context) -> tuple[LoanState
     if state.account is None or (state.as_of is not None and date <= state.as_of):
         return state, []
     step = Step(tick.event_id, tick.occurred_at, date)
-    before_state = state
-    before = state.case
+    before = state
     case = state.case
     if case is not None and not case.is_open:
         state, case = resolve_promise(state, case, step)
-        state = _finish(before, replace(state, case=case), step)
-        before = state.case
+        state = replace(state, case=case)
     if state.closed_reason is None:
         fig = state.figures(date, ctx.rules.buckets)
         case = state.open_case
         if case is not None:
             state = _escalate(state, case, fig, ctx, step)
+            if state.case is not case:
+                state = rejudge(state, ctx, step)
         elif fig.dpd > ctx.rules.grace_days and fig.oldest_due_date is not None:
             state = _open_case(state, fig, ctx, step)
-            before = None
     state = _finish(before, state, step)
-    if state != before_state:
+    if state != before:
         state = replace(state, as_of=date)
     return state, step.outputs
 
@@ -264,7 +284,7 @@ def _open_case(state: LoanState, fig: Figures, ctx: Context, step: Step) -> Loan
     history = state.history
     old = state.case
     if old is not None and old.closed_on is not None and old.close_reason is not None:
-        history = (*history, CaseSummary(old.case_id, old.opened_on, old.closed_on, old.close_reason, old.path))
+        history = (*history, replace(old, contacts=()))
     case = Case(case_id, number, step.date, fig.bucket, fig.dpd, fig.bucket, fig.overdue_amount, path=(fig.bucket,))
     state = replace(state, case_count=number, history=history)
     state, case = try_assign(state, case, fig, ctx, step)

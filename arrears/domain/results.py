@@ -1,133 +1,254 @@
-"""What agencies report and the lender's commands, applied to a case (SPEC §6). Pure.
+"""What agencies report and the lender's commands, applied to a case (SPEC §4, §6). Pure.
 
-A result counts only from the agency holding the case's active work order; anything else is
-rejected (``NOT_ASSIGNED``), and a contact among them is an ``UNAUTHORIZED_CONTACT``. Every
-reported contact is judged by :mod:`arrears.domain.compliance` against the debtor's recent
-attempts by every agency; a violating attempt is still recorded (it happened).
+Every result is judged against the case **as it stood at the result's own time**
+(``attempted_at`` for a contact, ``occurred_at`` for the rest), never against whatever
+happened to be applied before it arrived:
+
+* a result counts only from the agency that held the named work order at that time, on a
+  case not yet closed then; anything else is ``NOT_ASSIGNED``;
+* a contact reported by an agency that held the named work order at some time is always
+  recorded against the case (it happened) and judged by its time: made after the work
+  order ended or the case closed it is an ``UNAUTHORIZED_CONTACT``, made while the case was
+  on hold a ``CONTACT_ON_HOLD``. When the case's history changes later with an earlier
+  time (a cure or a dispute reported late), its recorded contacts are judged again and
+  whatever the new judgement adds is emitted (:func:`rejudge`);
+* every contact also counts in the debtor's budget, whose count limits are decided by rank
+  in time order (:func:`arrears.domain.compliance.budget_findings`).
+
+Violation ids derive from the contact's event id and the rule, and carry the contact's
+``occurred_at``: the same violation is the same record whichever order found it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 from . import compliance
 from . import events as ev
 from .agencies import recall, try_assign
-from .cases import Case, PromiseRecord
-from .ledger import paid_total
+from .cases import Case, Hold, PromiseRecord, WorkOrder
 from .state import NOT_ASSIGNED, NOT_HELD, Context, LoanState, Step
 
 # Outcomes of a contact attempt that reached someone / the debtor (for agency KPIs).
 REACHED = frozenset({"RIGHT_PARTY_CONTACT", "WRONG_PARTY", "REFUSED_TO_PAY", "PROMISE_TO_PAY", "CALLBACK_REQUESTED"})
 RIGHT_PARTY = frozenset({"RIGHT_PARTY_CONTACT", "REFUSED_TO_PAY", "PROMISE_TO_PAY", "CALLBACK_REQUESTED"})
-# A late report can still be judged against this much of the past (it only trims what is kept).
-LATE_REPORT_MS = 7 * 86_400_000
+_DAY_MS = 86_400_000
+_EPOCH = dt.date(1970, 1, 1)
 
 
-def _holds(state: LoanState, result: ev.AgencyResult) -> Case | None:
-    """The open case the result is about, if the reporting agency holds its active work order."""
-    case = state.open_case
-    if case is None or case.case_id != result.case_id or case.assignment is None:
+def result_time(result: ev.AgencyResult) -> int:
+    """The instant a result is judged at: when the contact was made, or when the rest happened."""
+    return result.attempted_at if isinstance(result, ev.ContactAttempted) else result.occurred_at
+
+
+def future_time_problem(event: ev.InputEvent, published_at_ms: int, skew_ms: int) -> str | None:
+    """Why an agency result cannot be trusted in time (SPEC §4 FUTURE_TIME), or None.
+
+    A result timed later than its Kafka timestamp plus the allowed clock skew claims to have
+    happened after it was published: it would move every time window it touches.
+    """
+    if not isinstance(event, ev.AgencyResult.__args__) or published_at_ms <= 0:  # type: ignore[attr-defined]
         return None
-    if case.assignment.work_order_id != result.work_order_id or case.assignment.agency_id != result.agency_id:
+    at = result_time(event)  # type: ignore[arg-type]
+    if at <= published_at_ms + skew_ms:
         return None
-    return case
+    field = "attempted_at" if isinstance(event, ev.ContactAttempted) else "occurred_at"
+    return (f"{field} {_iso(at)} is later than the record's Kafka timestamp {_iso(published_at_ms)} "
+            f"plus the allowed clock skew of {skew_ms} ms")
 
 
-def apply_result(state: LoanState, result: ev.AgencyResult, ctx: Context, step: Step) -> tuple[LoanState, Case | None]:
-    """Apply one agency result; returns the new state and the changed case (None if unchanged)."""
-    case = _holds(state, result)
+def apply_result(state: LoanState, result: ev.AgencyResult, ctx: Context, step: Step) -> LoanState:
+    """Apply one agency result (judged at its own time); returns the new state."""
+    found = state.find_case(result.case_id)
+    case = found if isinstance(found, Case) else None
+    order = case.work_order(result.work_order_id, result.agency_id) if case is not None else None
     if isinstance(result, ev.ContactAttempted):
-        state, violations = _judge_contact(state, result, case, ctx, step)
-        if case is None:
-            step.reject(result, _not_assigned(result), NOT_ASSIGNED)
-            return state, None
-        return _record_contact(state, case, result, violations, ctx)
-    if case is None:
-        step.reject(result, _not_assigned(result), NOT_ASSIGNED)
-        return state, None
+        return _contact(state, result, case, order, ctx, step)
+    at = result.occurred_at
+    if case is None or order is None or not case.held_at(order, at):
+        step.reject(result, _not_assigned(result, case, order), NOT_ASSIGNED)
+        return state
     if isinstance(result, ev.PromiseToPay):
-        promise = PromiseRecord(result.agency_id, result.promised_amount, result.promised_date,
-                                len(state.repayments), result.event_id)
-        return state.with_tally(result.agency_id, promises=1), replace(case, promise=promise)
+        return _promise(state, case, result, ctx)
+    if not case.is_open:
+        return state  # the agency held it then; a closed case takes no more holds or returns
     if isinstance(result, ev.CaseReturned):
+        if case.assignment is None or case.assignment.work_order_id != result.work_order_id:
+            return state  # that assignment has already ended
         fig = state.figures(ctx.business_date, ctx.rules.buckets)
         case = recall(state, case, "RETURNED", step)
-        return try_assign(state, case, fig, ctx, step, releasing=result.agency_id)
-    hold_reason = ev.HOLD_REASONS[type(result)]
+        state, case = try_assign(state, case, fig, ctx, step, releasing=result.agency_id)
+        return state.with_case(case)
+    return _hold(state, case, result, step)
+
+
+def _not_assigned(result: ev.AgencyResult, case: Case | None, order: WorkOrder | None) -> str:
+    if case is None:
+        return f"{result.agency_id} reported on case {result.case_id}, which this loan does not have"
+    if order is None:
+        return f"{result.agency_id} never held work order {result.work_order_id} of case {result.case_id}"
+    return (f"{result.agency_id} did not hold work order {result.work_order_id} of open case {result.case_id} "
+            f"at {_iso(result_time(result))}")
+
+
+def _promise(state: LoanState, case: Case, result: ev.PromiseToPay, ctx: Context) -> LoanState:
+    made_on = _local_date(result.occurred_at, _timezone(state, ctx), ctx.rules.policy.default_timezone)
+    promise = PromiseRecord(result.agency_id, result.promised_amount, result.promised_date, 0, result.event_id,
+                            made_on, result.occurred_at)
+    current = case.promise
+    state = state.with_tally(result.agency_id, promises=1)
+    if current is not None and (current.occurred_at, current.event_id) > (promise.occurred_at, promise.event_id):
+        return state  # a later promise already stands
+    return state.with_case(replace(case, promise=promise))
+
+
+def _hold(state: LoanState, case: Case, result: ev.AgencyResult, step: Step) -> LoanState:
+    reason = ev.HOLD_REASONS[type(result)]
+    at = result.occurred_at
+    holds = (*case.holds, Hold(reason, at))
+    ceased = case.cease_contact or reason == "CEASE_CONTACT"
+    if case.hold_reason is not None:  # already on hold: the new request is on record too
+        return state.with_case(replace(case, holds=holds, cease_contact=ceased))
     step.emit(ev.CaseHeld(
         event_id=step.id("CaseHeld", case.case_id), occurred_at=step.occurred_at, case_id=case.case_id,
-        loan_id=state.loan_id, business_date=step.date, hold_reason=hold_reason,
+        loan_id=state.loan_id, business_date=step.date, hold_reason=reason,
     ))
     case = recall(state, case, "HOLD", step)
-    ceased = case.cease_contact or hold_reason == "CEASE_CONTACT"
-    return state, replace(case, hold_reason=hold_reason, cease_contact=ceased)
+    return state.with_case(replace(case, hold_reason=reason, cease_contact=ceased, holds=holds))
 
 
-def _not_assigned(result: ev.AgencyResult) -> str:
-    return (f"{result.agency_id} does not hold an active work order {result.work_order_id} "
-            f"for open case {result.case_id}")
-
-
-def _judge_contact(state: LoanState, attempt: ev.ContactAttempted, case: Case | None, ctx: Context,
-                   step: Step) -> tuple[LoanState, int]:
-    """Check the attempt against the rules; every finding is a ComplianceViolation."""
-    this_case = state.case if state.case is not None and state.case.case_id == attempt.case_id else None
-    policy = ctx.rules.policy
-    timezone = state.account.customer.timezone if state.account else policy.default_timezone
-    findings = compliance.check_contact(
-        compliance.ContactRecord.from_event(attempt), state.contacts, policy, timezone,
-        authorized=case is not None,
-        on_hold=this_case is not None and this_case.hold_reason is not None,
-        ceased=this_case is not None and this_case.cease_contact,
-    )
-    for finding in findings:
-        step.emit(ev.ComplianceViolation(
-            event_id=step.id("ComplianceViolation", finding.rule), occurred_at=step.occurred_at,
-            case_id=attempt.case_id, loan_id=state.loan_id, agency_id=attempt.agency_id, rule=finding.rule,
-            details=finding.details, source_event_id=attempt.event_id,
-        ))
-    if findings:
-        state = state.with_tally(attempt.agency_id, violations=len(findings))
-    return state, len(findings)
-
-
-def _record_contact(state: LoanState, case: Case, attempt: ev.ContactAttempted, violations: int,
-                    ctx: Context) -> tuple[LoanState, Case]:
+# --------------------------------------------------------------------------- contacts
+def _contact(state: LoanState, attempt: ev.ContactAttempted, case: Case | None, order: WorkOrder | None,
+             ctx: Context, step: Step) -> LoanState:
     record = compliance.ContactRecord.from_event(attempt)
-    latest = max([attempt.attempted_at, *(c.attempted_at for c in state.contacts)])
-    contacts = compliance.prune((*state.contacts, record), latest - LATE_REPORT_MS, ctx.rules.policy)
+    state = _count_in_budget(state, record, ctx, step)
+    timezone = _timezone(state, ctx)
+    if case is None or order is None:
+        on_hold, ceased = case.on_hold_at(record.attempted_at) if case is not None else (False, False)
+        findings = compliance.judge_contact(record, ctx.rules.policy, timezone, authorized=False,
+                                            on_hold=on_hold, ceased=ceased)
+        state, _ = _flag(state, frozenset(), record, findings, step)  # judged once: the agency never held it
+        step.reject(attempt, _not_assigned(attempt, case, order), NOT_ASSIGNED)
+        return state
     reached = attempt.outcome in REACHED
     right_party = attempt.outcome in RIGHT_PARTY and attempt.party == "DEBTOR"
-    state = replace(state, contacts=contacts).with_tally(
-        attempt.agency_id, attempts=1, contacts=int(reached), right_party_contacts=int(right_party)
-    )
-    last = attempt.attempted_at if case.last_contact_at is None else max(case.last_contact_at, attempt.attempted_at)
-    return state, replace(case, contact_attempts=case.contact_attempts + 1, last_contact_at=last,
-                          violations=case.violations + violations)
+    state = state.with_tally(attempt.agency_id, attempts=1, contacts=int(reached),
+                             right_party_contacts=int(right_party))
+    last = record.attempted_at if case.last_contact_at is None else max(case.last_contact_at, record.attempted_at)
+    case = replace(case, contact_attempts=case.contact_attempts + 1, last_contact_at=last,
+                   contacts=(*case.contacts, record) if case.is_open else case.contacts)
+    state = state.with_case(case)
+    return _judge_on_case(state, case, record, ctx, step)
 
 
-def apply_release(state: LoanState, command: ev.ReleaseCase, ctx: Context, step: Step) -> tuple[LoanState, Case | None]:
+def _judge_on_case(state: LoanState, case: Case, record: compliance.ContactRecord, ctx: Context,
+                   step: Step) -> LoanState:
+    """Judge a contact recorded on *case* against the case's history at the contact's time."""
+    order = case.work_order(record.work_order_id, record.agency_id)
+    at = record.attempted_at
+    authorized = order is not None and case.held_at(order, at)
+    on_hold, ceased = case.on_hold_at(at)
+    findings = compliance.judge_contact(record, ctx.rules.policy, _timezone(state, ctx), authorized=authorized,
+                                        on_hold=on_hold, ceased=ceased)
+    if not findings:
+        return state
+    state, added = _flag(state, case.flagged, record, findings, step)
+    if not added:
+        return state
+    found = state.find_case(case.case_id)
+    assert isinstance(found, Case)
+    return state.with_case(replace(found, flagged=found.flagged | added, violations=found.violations + len(added)))
+
+
+def rejudge(state: LoanState, ctx: Context, step: Step) -> LoanState:
+    """Judge the current case's recorded contacts again after its history changed.
+
+    Only additions come out (violations are never withdrawn). A closed case keeps no
+    contacts afterwards: its history cannot change any more.
+    """
+    case = state.case
+    if case is None or not case.contacts:
+        return state
+    for record in case.contacts:
+        current = state.case
+        assert current is not None
+        state = _judge_on_case(state, current, record, ctx, step)
+    if state.case is not None and not state.case.is_open:
+        state = replace(state, case=replace(state.case, contacts=()))
+    return state
+
+
+def _count_in_budget(state: LoanState, record: compliance.ContactRecord, ctx: Context, step: Step) -> LoanState:
+    """Add the attempt to the debtor's budget and emit every budget finding not emitted before."""
+    policy = ctx.rules.policy
+    contacts = compliance.prune((*state.contacts, record), _horizon(ctx), policy)
+    findings = compliance.budget_findings(contacts, policy, _timezone(state, ctx))
+    kept_ids = {c.event_id for c in contacts}
+    flagged = frozenset(k for k in state.flagged if k.split("|", 1)[0] in kept_ids)
+    state = replace(state, contacts=contacts, flagged=flagged)
+    by_id = {c.event_id: c for c in contacts}
+    for event_id in sorted(findings, key=lambda e: by_id[e].key):
+        attempt = by_id[event_id]
+        state, added = _flag(state, state.flagged, attempt, findings[event_id], step)
+        if not added:
+            continue
+        state = replace(state, flagged=state.flagged | added)
+        found = state.find_case(attempt.case_id)
+        if isinstance(found, Case) and found.work_order(attempt.work_order_id, attempt.agency_id) is not None:
+            state = state.with_case(replace(found, violations=found.violations + len(added)))
+    return state
+
+
+def _flag(state: LoanState, already: frozenset[str], record: compliance.ContactRecord,
+          findings: list[compliance.Finding], step: Step) -> tuple[LoanState, frozenset[str]]:
+    """Emit the findings not in *already*; returns the state (agency tally counted) and their keys."""
+    added = []
+    for finding in findings:
+        key = f"{record.event_id}|{finding.rule}"
+        if key in already:
+            continue
+        added.append(key)
+        step.emit(ev.ComplianceViolation(
+            event_id=ev.derive_id(record.event_id, "ComplianceViolation", finding.rule),
+            occurred_at=record.occurred_at, case_id=record.case_id, loan_id=state.loan_id,
+            agency_id=record.agency_id, rule=finding.rule, details=finding.details, source_event_id=record.event_id,
+        ))
+    if added:
+        state = state.with_tally(record.agency_id, violations=len(added))
+    return state, frozenset(added)
+
+
+# --------------------------------------------------------------------------- commands
+def apply_release(state: LoanState, command: ev.ReleaseCase, ctx: Context, step: Step) -> LoanState:
     case = state.open_case
     if case is None or case.case_id != command.case_id or case.hold_reason is None:
         step.reject(command, f"case {command.case_id} is not an open case on hold", NOT_HELD)
-        return state, None
+        return state
     step.emit(ev.CaseReleased(
         event_id=step.id("CaseReleased", case.case_id), occurred_at=step.occurred_at, case_id=case.case_id,
         loan_id=state.loan_id, business_date=step.date, hold_reason=case.hold_reason,
     ))
     # The lender's release is its decision to work the case again, cease request included.
-    case = replace(case, hold_reason=None, cease_contact=False)
+    holds = tuple(replace(h, end=step.occurred_at) if h.end is None else h for h in case.holds)
+    case = replace(case, hold_reason=None, cease_contact=False, holds=holds)
     fig = state.figures(ctx.business_date, ctx.rules.buckets)
-    return try_assign(state, case, fig, ctx, step)
+    state, case = try_assign(state, case, fig, ctx, step)
+    return state.with_case(case)
 
 
+# --------------------------------------------------------------------------- promises
 def resolve_promise(state: LoanState, case: Case, step: Step) -> tuple[LoanState, Case]:
-    """At the first tick after the promised date: kept if repayments since it reach the amount."""
+    """At the first tick after the promised date: kept if repayments valued from the promise's
+    local date to the promised date (inclusive) reach the amount (SPEC §4)."""
     promise = case.promise
     if promise is None or step.date <= promise.date:
         return state, case
-    paid = paid_total(state.repayments[promise.repayments_seen:])
+    if promise.made_on is not None:
+        paid = sum(r.amount for r in state.repayments
+                   if not r.reversed and promise.made_on <= r.value_date <= promise.date)
+    else:  # a promise stored by an older version: repayments since it was captured
+        paid = sum(r.amount for r in state.repayments[promise.repayments_seen:] if not r.reversed)
     kept = paid >= promise.amount
     cls = ev.PromiseKept if kept else ev.PromiseBroken
     step.emit(cls(
@@ -137,3 +258,29 @@ def resolve_promise(state: LoanState, case: Case, step: Step) -> tuple[LoanState
     ))
     state = state.with_tally(promise.agency_id, promises_kept=int(kept), promises_broken=int(not kept))
     return state, replace(case, promise=None)
+
+
+# --------------------------------------------------------------------------- helpers
+def _timezone(state: LoanState, ctx: Context) -> str:
+    return state.account.customer.timezone if state.account else ctx.rules.policy.default_timezone
+
+
+def _horizon(ctx: Context) -> int:
+    """The earliest attempted_at the budget still needs (by business date: every run agrees)."""
+    if ctx.business_date is None:
+        return -(2**62)
+    day = (ctx.business_date - _EPOCH).days - ctx.rules.late_report_days
+    return day * _DAY_MS
+
+
+def _local_date(at_ms: int, timezone: str, default: str) -> dt.date:
+    zone, _ = compliance._resolve_zone(timezone, default)
+    return dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).astimezone(zone).date()
+
+
+def _iso(at_ms: int) -> str:
+    try:
+        return dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return f"{at_ms} ms"

@@ -18,6 +18,7 @@ from .ledger import Figures, Installment, Repayment, figures, first_unpaid_due_d
 CONTRACT_VIOLATION = "CONTRACT_VIOLATION"
 NOT_ASSIGNED = "NOT_ASSIGNED"
 NOT_HELD = "NOT_HELD"
+FUTURE_TIME = "FUTURE_TIME"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Rules:
     grace_days: int = 0
     allocation: AllocationRules = field(default_factory=AllocationRules)
     policy: ContactPolicy = PROFILES["CN"]
+    # How late a contact may be reported and still count against the budget of its days:
+    # older attempts are pruned (by business date, so every run prunes the same ones).
+    late_report_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -70,17 +74,30 @@ class LoanState:
     applied: frozenset[int] = frozenset()  # fingerprints of the event ids already applied
     case_count: int = 0
     case: Case | None = None  # the current case: open, or the last one closed
-    history: tuple[CaseSummary, ...] = ()
+    history: tuple[Case | CaseSummary, ...] = ()  # earlier cases, closed (CaseSummary: stored by older versions)
     # The business date of the last change: every tick up to it has been applied to this loan.
     # A restart may replay ticks the loan already saw; they must not apply twice.
     as_of: dt.date | None = None
-    contacts: tuple[ContactRecord, ...] = ()  # recent attempts to this debtor, by every agency
+    contacts: tuple[ContactRecord, ...] = ()  # recent attempts to this debtor, by every agency (the budget)
     tallies: tuple[AgencyTally, ...] = ()
     journal_len: int = 0  # records in the loan's audit journal (kept by the processor, not the rules)
+    flagged: frozenset[str] = frozenset()  # "<contact event id>|<rule>" budget violations already emitted
 
     @property
     def open_case(self) -> Case | None:
         return self.case if self.case is not None and self.case.is_open else None
+
+    def find_case(self, case_id: str) -> Case | CaseSummary | None:
+        """The current case or an earlier one, by id."""
+        if self.case is not None and self.case.case_id == case_id:
+            return self.case
+        return next((c for c in self.history if c.case_id == case_id), None)
+
+    def with_case(self, case: Case) -> LoanState:
+        """The state with *case* replacing the case of the same id (current or earlier)."""
+        if self.case is not None and self.case.case_id == case.case_id:
+            return replace(self, case=case)
+        return replace(self, history=tuple(case if c.case_id == case.case_id else c for c in self.history))
 
     def figures(self, business_date: dt.date | None, buckets: BucketScheme) -> Figures:
         return figures(self.installments, self.repayments, business_date, buckets)

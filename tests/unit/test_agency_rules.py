@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from builders import installment, opened, repayment, tick
+from builders import installment, now, opened, repayment, tick
 from test_loan_rules import DictStore
 
 from arrears.config import parse_config
@@ -53,7 +53,7 @@ def m2_case(b: LoanBook) -> tuple[str, ev.WorkOrderIssued]:
 
 
 def result(cls: type, work_order: ev.WorkOrderIssued, **fields: object) -> ev.AgencyResult:
-    base = dict(event_id=f"r{next(_ids)}", occurred_at=0, agency_id=work_order.agency_id,
+    base = dict(event_id=f"r{next(_ids)}", occurred_at=now(), agency_id=work_order.agency_id,
                 case_id=work_order.case_id, work_order_id=work_order.work_order_id)
     return cls(**{**base, **fields})
 
@@ -200,7 +200,7 @@ def promise(work_order: ev.WorkOrderIssued, amount: int, date: str) -> ev.Promis
 def test_a_promise_paid_exactly_is_kept_at_the_first_tick_after_its_date() -> None:
     b = book()
     _, work_order = m2_case(b)
-    run(b, promise(work_order, 4_000, "2026-02-20"), repayment("P1", 4_000))
+    run(b, promise(work_order, 4_000, "2026-02-20"), repayment("P1", 4_000, value_date="2026-02-20"))
     assert not of(run(b, tick("2026-02-20")), ev.PromiseKept)
     (kept,) = of(run(b, tick("2026-02-21")), ev.PromiseKept)
     assert (kept.promised_amount, kept.paid_amount, kept.agency_id) == (4_000, 4_000, work_order.agency_id)
@@ -209,7 +209,7 @@ def test_a_promise_paid_exactly_is_kept_at_the_first_tick_after_its_date() -> No
 def test_a_promise_short_by_one_fen_is_broken() -> None:
     b = book()
     _, work_order = m2_case(b)
-    run(b, promise(work_order, 4_000, "2026-02-20"), repayment("P1", 3_999))
+    run(b, promise(work_order, 4_000, "2026-02-20"), repayment("P1", 3_999, value_date="2026-02-16"))
     (broken,) = of(run(b, tick("2026-02-22")), ev.PromiseBroken)
     assert broken.paid_amount == 3_999
 
@@ -219,7 +219,7 @@ def test_a_newer_promise_replaces_the_earlier_one() -> None:
     _, work_order = m2_case(b)
     run(b, promise(work_order, 9_000, "2026-02-16"), promise(work_order, 2_000, "2026-02-25"))
     assert not of(run(b, tick("2026-02-18")), ev.PromiseBroken)
-    run(b, repayment("P1", 2_000))
+    run(b, repayment("P1", 2_000, value_date="2026-02-24"))
     (kept,) = of(run(b, tick("2026-02-26")), ev.PromiseKept)
     assert kept.promised_amount == 2_000
 

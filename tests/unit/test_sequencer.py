@@ -1,4 +1,5 @@
-"""The partition sequencer: ticks as barriers, no overlooked tick, publish order between ticks."""
+"""The partition sequencer: ticks as barriers, no overlooked tick, publish order between ticks,
+offsets that are not contiguous (transaction markers), nothing decided by the wall clock."""
 
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ def tick(cal: int, date: str, **places: int) -> TickMarker:
     return TickMarker(cal, f"tick-{date}", dt.date.fromisoformat(date), 0, full)
 
 
-def caught_up(seq: PartitionSequencer):
-    return lambda topic: seq.next_seen[topic]
+def at_end(seq: PartitionSequencer, **ends: int) -> PartitionSequencer:
+    """The consumer reported the end of each topic: where given, else right after what it delivered."""
+    for topic in TOPICS:
+        seq.note_end(topic, ends.get(topic, seq.next_seen[topic]))
+    return seq
 
 
-def drain(seq: PartitionSequencer, highwater=None, now: float = 0.0) -> list[str]:
+def drain(seq: PartitionSequencer, now: float = 0.0) -> list[str]:
     out = []
-    for release in seq.drain(highwater or caught_up(seq), now):
+    for release in seq.drain(now):
         if release.held is not None:
             out.append(release.held.value.decode())
         elif release.skip:
@@ -40,7 +44,7 @@ def test_messages_before_the_place_come_before_the_tick_and_after_it_after() -> 
     seq.offer_marker(tick(0, "2026-01-02", repayments=2))
     for offset in range(4):
         seq.offer(held("repayments", offset, ts=offset, cal=1))
-    assert drain(seq) == ["repayments@0", "repayments@1", "tick@0", "repayments@2", "repayments@3"]
+    assert drain(at_end(seq)) == ["repayments@0", "repayments@1", "tick@0", "repayments@2", "repayments@3"]
 
 
 def test_tick_waits_for_every_message_before_its_place_in_every_topic() -> None:
@@ -48,17 +52,35 @@ def test_tick_waits_for_every_message_before_its_place_in_every_topic() -> None:
     seq.offer_marker(tick(0, "2026-01-02", accounts=1, repayments=1))
     seq.offer(held("repayments", 0, ts=0.0, cal=1))
     seq.offer(held("repayments", 1, ts=1.0, cal=1))
-    hw = {"accounts": 1, "schedules": 0, "repayments": 2}.get
-    assert drain(seq, hw) == []  # accounts@0 has not arrived: it may be older, and the tick needs it
+    seq.note_end("repayments", 2)
+    seq.note_end("schedules", 0)  # accounts has not reported its end: a message may be on its way
+    assert drain(seq) == []  # accounts@0 may be older, and the tick needs it
     seq.offer(held("accounts", 0, ts=0.5, cal=1))
-    assert drain(seq, hw) == ["repayments@0", "accounts@0", "tick@0", "repayments@1"]
+    assert drain(at_end(seq)) == ["repayments@0", "accounts@0", "tick@0", "repayments@1"]
+
+
+def test_a_place_just_past_a_transaction_marker_is_reached_through_the_consumers_end_notice() -> None:
+    seq = PartitionSequencer(TOPICS)
+    # repayments@0 and @1 were committed in a transaction; its marker took offset 2, so the
+    # tick published after it names 3. Offset 2 is never delivered.
+    seq.offer_marker(tick(0, "2026-01-02", repayments=3))
+    seq.offer(held("repayments", 0, cal=1))
+    seq.offer(held("repayments", 1, cal=1))
+    seq.note_end("accounts", 0)
+    seq.note_end("schedules", 0)
+    assert drain(seq) == ["repayments@0", "repayments@1"]  # the tick waits: offset 2 is not accounted for
+    assert seq.blocking_topics() == [("repayments", 2, 3)]
+    seq.note_end("repayments", 3)  # everything below 3 was delivered
+    assert drain(seq) == ["tick@0"]
+    seq.offer(held("repayments", 4, cal=1))  # the next record, after another marker
+    assert drain(at_end(seq)) == ["repayments@4"]
 
 
 def test_a_message_read_after_a_tick_was_published_waits_for_that_tick() -> None:
     seq = PartitionSequencer(TOPICS)
     # The calendar had 1 message when this was read, but the marker has not arrived yet.
     seq.offer(held("repayments", 0, cal=1))
-    assert drain(seq) == []
+    assert drain(at_end(seq)) == []
     seq.offer_marker(tick(0, "2026-01-02", repayments=0))
     assert drain(seq) == ["tick@0", "repayments@0"]
 
@@ -69,22 +91,39 @@ def test_messages_of_different_topics_merge_by_timestamp_each_keeping_offset_ord
     seq.offer(held("repayments", 1, ts=5.0))
     seq.offer(held("schedules", 0, ts=4.0))
     seq.offer(held("accounts", 0, ts=1.0))
-    assert drain(seq) == ["accounts@0", "repayments@0", "schedules@0", "repayments@1"]
+    assert drain(at_end(seq)) == ["accounts@0", "repayments@0", "schedules@0", "repayments@1"]
 
 
-def test_merge_waits_for_a_topic_that_is_not_caught_up_until_patience_runs_out() -> None:
-    seq = PartitionSequencer(TOPICS, patience_seconds=2.0)
+def test_merge_waits_for_a_topic_whose_end_the_consumer_has_not_reported_whatever_the_clock_says() -> None:
+    seq = PartitionSequencer(TOPICS, patience_seconds=30.0)
     seq.offer(held("repayments", 0, ts=5.0))
-    behind = {"accounts": 3, "schedules": 0, "repayments": 1}.get  # accounts has 3 unseen messages
-    assert drain(seq, behind, now=0.0) == []
-    assert drain(seq, behind, now=1.0) == []
-    assert drain(seq, behind, now=2.5) == ["repayments@0"]
+    seq.note_end("repayments", 1)
+    seq.note_end("schedules", 0)  # accounts has not reached its end yet: an older message may come
+    assert drain(seq, now=0.0) == []
+    assert drain(seq, now=10.0) == []
+    seq.offer(held("accounts", 0, ts=4.0))
+    assert drain(seq, now=10.0) == ["accounts@0"]  # accounts@1 may still be older than repayments@0
+    seq.offer(held("accounts", 1, ts=6.0))
+    assert drain(seq, now=10.0) == ["repayments@0", "accounts@1"]
+
+
+def test_the_safety_valve_releases_after_long_silence_and_says_so() -> None:
+    seq = PartitionSequencer(TOPICS, patience_seconds=30.0)
+    seq.offer(held("repayments", 0, ts=5.0))
+    seq.note_end("repayments", 1)
+    seq.note_end("schedules", 0)  # accounts never reported an end
+    assert drain(seq, now=0.0) == []
+    assert not seq.impatient
+    assert drain(seq, now=31.0) == ["repayments@0"]
+    assert seq.impatient
 
 
 def test_redelivered_messages_and_markers_are_dropped() -> None:
     seq = PartitionSequencer(TOPICS)
     assert seq.offer(held("accounts", 0))
     assert not seq.offer(held("accounts", 0))
+    assert seq.offer(held("accounts", 5))  # a hole (markers, compaction) is not a redelivery
+    assert not seq.offer(held("accounts", 3))
     assert seq.offer_marker(tick(0, "2026-01-02"))
     assert not seq.offer_marker(tick(0, "2026-01-02"))
 
@@ -99,52 +138,30 @@ def test_stale_ticks_become_skips_and_the_date_only_moves_forward() -> None:
     assert seq.state.calendar_done == 3
 
 
-def test_restart_resumes_from_the_persisted_state_and_held_messages() -> None:
+def test_restart_reads_again_from_what_was_released_and_keeps_pending_ticks() -> None:
     first = PartitionSequencer(TOPICS)
     for offset in range(3):
         first.offer(held("accounts", offset, cal=1 if offset < 2 else 2))
     first.offer_marker(tick(0, "2026-01-02", accounts=2))
-    assert drain(first) == ["accounts@0", "accounts@1", "tick@0"]  # accounts@2 waits for calendar offset 1
+    assert drain(at_end(first)) == ["accounts@0", "accounts@1", "tick@0"]  # accounts@2 waits for calendar offset 1
     first.offer_marker(tick(1, "2026-01-03", accounts=5))
     saved = copy.deepcopy(first.snapshot())
-    stored = copy.deepcopy(first.held_messages())
-    second = PartitionSequencer(TOPICS, saved, stored)
+    second = PartitionSequencer(TOPICS, saved)
+    assert second.positions() == {"accounts": 2, "schedules": 0, "repayments": 0}  # held messages come again
     assert not second.offer(held("accounts", 1))  # applied before the restart
-    assert not second.offer(held("accounts", 2))  # held and saved before the restart
-    assert not second.offer_marker(tick(1, "2026-01-03", accounts=5))
-    for offset in (3, 4):
+    assert not second.offer_marker(tick(1, "2026-01-03", accounts=5))  # pending: saved with the state
+    for offset in (2, 3, 4):
         assert second.offer(held("accounts", offset, cal=2))
-    assert drain(second) == ["accounts@2", "accounts@3", "accounts@4", "tick@1"]
+    assert drain(at_end(second)) == ["accounts@2", "accounts@3", "accounts@4", "tick@1"]
 
 
-def test_held_messages_saved_by_an_unfinished_batch_are_not_restored() -> None:
+def test_a_state_saved_by_an_older_version_resumes_from_its_released_positions() -> None:
     state = SequencerState(released_next={"accounts": 2}, next_seen={"accounts": 4})
-    stored = [held("accounts", 1), held("accounts", 2), held("accounts", 3), held("accounts", 4)]
-    seq = PartitionSequencer(TOPICS, state, stored)
-    assert [h.offset for h in seq.held_messages()] == [2, 3]
+    seq = PartitionSequencer(TOPICS, state)
+    assert seq.positions()["accounts"] == 2
 
 
 def test_a_pending_tick_is_reported_with_what_blocks_it() -> None:
     seq = PartitionSequencer(TOPICS)
     seq.offer_marker(tick(0, "2026-01-02", schedules=5))
     assert seq.blocking_topics() == [("schedules", 0, 5)]
-
-
-def test_fresh_held_messages_are_those_offered_since_the_last_take_and_still_held() -> None:
-    seq = PartitionSequencer(TOPICS)
-    seq.offer_marker(tick(0, "2026-01-02", accounts=1, repayments=1))
-    for offset in range(3):
-        seq.offer(held("repayments", offset, ts=offset, cal=1))
-    seq.offer(held("repayments", 1, ts=1, cal=1))  # a redelivery: not fresh
-    hw = {"accounts": 1, "schedules": 0, "repayments": 3}.get
-    assert drain(seq, hw) == []  # accounts@0 has not arrived
-    assert [h.offset for h in seq.take_fresh_held()] == [0, 1, 2]
-    assert seq.take_fresh_held() == []
-    seq.offer(held("accounts", 0, ts=0.5, cal=1))
-    assert drain(seq, hw) == ["repayments@0", "accounts@0", "tick@0", "repayments@1", "repayments@2"]
-    assert seq.take_fresh_held() == []  # offered and released within the same batch: nothing to persist
-    seq.offer(held("repayments", 3, ts=3, cal=1))
-    seq.offer(held("repayments", 4, ts=4, cal=2))  # read after a second tick was published: waits for it
-    assert drain(seq, {"accounts": 1, "schedules": 0, "repayments": 5}.get) == ["repayments@3"]
-    assert [h.offset for h in seq.take_fresh_held()] == [4]
-    assert [h.offset for h in seq.held_messages()] == [4]
