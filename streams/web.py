@@ -18,7 +18,6 @@ from arrears.topics import loan_id_of_case
 from schemas import to_json
 
 from . import lag, metrics
-from .state_codec import decode_state
 
 if TYPE_CHECKING:
     from .app import Worker
