@@ -166,10 +166,13 @@ def _http_operation(document: dict[str, Any], op_id: str, op: dict[str, Any]) ->
     where = channel["address"] or "the agency's URL"
     out = [f"<h3 id='{op_id}'>{html.escape(op['title'])}: <code>{method} {html.escape(where)}</code></h3>",
            markdown(channel.get("description", "")), f"<p>{_inline(op.get('summary', ''))}</p>"]
+    shown = ""
     for ref in op["messages"]:
         message = _resolve(document, ref)
         out.append(f"<h4>{html.escape(message['title'])}</h4><p>{_inline(message.get('summary', ''))}</p>")
-        out.append(_headers_table(document, message))
+        headers = _headers_table(document, message)
+        out.append(headers if headers != shown else "<p>Headers: as above.</p>")
+        shown = headers
         payload = message["payload"]
         if payload.get("type") == "array":
             names = [r["$ref"].rsplit("/", 1)[1] for r in payload["items"]["oneOf"]]
