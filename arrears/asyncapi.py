@@ -331,7 +331,7 @@ class _Builder:
                 "action": "send",
                 "channel": _ref("channels", cid),
                 "title": f"Publish to {entry.base}",
-                "summary": f"{_names(senders)} publish{'es' if len(senders) == 1 else ''} to `{entry.base}`.",
+                "summary": f"Written by {_names(senders)}.",
                 "messages": refs,
             }
         if receivers:
@@ -339,7 +339,7 @@ class _Builder:
                 "action": "receive",
                 "channel": _ref("channels", cid),
                 "title": f"Read {entry.base}",
-                "summary": f"{_names(receivers)} read{'s' if len(receivers) == 1 else ''} `{entry.base}`.",
+                "summary": f"Read by {_names(receivers)}.",
                 "messages": refs,
             }
 
