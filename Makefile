@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint setup clean
+.PHONY: demo test test-fast test-tools lint setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/arrears demo
 
-test: $(STAMP)
+# `make test` also installs the browser and Node.js its tests use, when missing and apt-get may.
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest
+
+test-tools:
+	@bash scripts/ensure-test-tools
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

@@ -183,6 +183,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- asyncapi
+def _asyncapi_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", type=Path, default=None, metavar="FILE",
+                   help="write the YAML document to FILE (default: standard output); the repository keeps "
+                   "docs/asyncapi.yaml")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="also write a self-contained HTML page of it for agencies' and lenders' engineers "
+                   "(the repository keeps docs/asyncapi.html)")
+
+
+@command("asyncapi", "write the AsyncAPI 3.0 document of the topics, records and agency HTTP operations",
+         _asyncapi_args)
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    from .asyncapi import build_document, render_yaml
+    from .asyncapi_html import render_html
+
+    document = build_document()
+    text = render_yaml(document)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    if args.html is not None:
+        args.html.write_text(render_html(document), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

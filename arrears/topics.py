@@ -145,3 +145,123 @@ def record_key(record_name: str, value: dict[str, object]) -> str:
     if record_name in RESULT_TYPES:
         return loan_id_of_case(str(value["case_id"]))
     return str(value["loan_id"])
+
+
+# --------------------------------------------------------------------------- the catalog
+
+@dataclass(frozen=True)
+class Party:
+    """Who writes or reads a topic; ``arrears`` marks this project's own components."""
+
+    name: str
+    arrears: bool = False
+
+
+@dataclass(frozen=True)
+class TopicEntry:
+    """One row of SPEC §2: what a topic carries, by which key, between whom.
+
+    ``base`` is the name without the prefix; ``{agency_id}`` stands for an agency's id.
+    ``records`` lists every record type the contract puts on the topic, including those of
+    later sections (§7, §10) whose ``.avsc`` may not exist yet.
+    """
+
+    base: str
+    key: str
+    records: tuple[str, ...]
+    written_by: tuple[Party, ...]
+    read_by: tuple[Party, ...]
+    summary: str
+    spec: str
+    co_partitioned: bool = False
+
+
+PROCESSOR = Party("the processor (`arrears worker`)", arrears=True)
+QUERY_API = Party("the query API (`arrears worker`)", arrears=True)
+REPORTING = Party("reporting (`arrears report`)", arrears=True)
+LOAN_SYSTEMS = Party("loan systems (through the publisher library, `arrears publish` or `arrears fineract-bridge`)")
+
+#: SPEC §2 row by row, with the §10 outputs on ``collections.cases``; the order of the table
+TOPIC_CATALOG: tuple[TopicEntry, ...] = (
+    TopicEntry(
+        base="loan.accounts", key="loan_id", co_partitioned=True, spec="§3",
+        records=("LoanOpened", "LoanClosed"),
+        written_by=(LOAN_SYSTEMS,), read_by=(PROCESSOR,),
+        summary="Loans opened and closed by the lender's loan systems.",
+    ),
+    TopicEntry(
+        base="loan.schedules", key="loan_id", co_partitioned=True, spec="§3",
+        records=("InstallmentScheduled",),
+        written_by=(LOAN_SYSTEMS,), read_by=(PROCESSOR,),
+        summary="Instalments due; re-sending the same (loan_id, installment_no) revises that instalment.",
+    ),
+    TopicEntry(
+        base="loan.repayments", key="loan_id", co_partitioned=True, spec="§3",
+        records=("RepaymentReceived", "RepaymentReversed"),
+        written_by=(LOAN_SYSTEMS, Party("simulated agencies (`arrears sim-agency`, demo only)", arrears=True)),
+        read_by=(PROCESSOR,),
+        summary="Money received, and reversals of it.",
+    ),
+    TopicEntry(
+        base="calendar.business-date", key="calendar", spec="§3",
+        records=("BusinessDateChanged",),
+        written_by=(Party("the loan system's end-of-day (publisher library)"), Party("`arrears clock`", arrears=True)),
+        read_by=(PROCESSOR, REPORTING),
+        summary="Business-date ticks; each one is a barrier across every input partition.",
+    ),
+    TopicEntry(
+        base="collections.cases", key="loan_id", co_partitioned=True, spec="§4, §5, §10",
+        records=("CaseOpened", "CaseDelinquencyChanged", "CaseBalanceChanged", "CaseAssigned", "CaseRecalled",
+                 "CaseHeld", "CaseReleased", "PromiseBroken", "PromiseKept", "CaseClosed",
+                 "DelinquencyPaused", "DelinquencyResumed", "SettlementApproved", "SettlementRejected",
+                 "SettlementPending", "SettlementFulfilled", "SettlementBroken"),
+        written_by=(PROCESSOR,), read_by=(Party("the lender's systems"), REPORTING),
+        summary="Every transition of every case.",
+    ),
+    TopicEntry(
+        base="collections.case-state", key="case_id", spec="§7",
+        records=("CaseState",),
+        written_by=(PROCESSOR,), read_by=(QUERY_API, REPORTING),
+        summary="The latest snapshot of each case (compacted: one record per case survives).",
+    ),
+    TopicEntry(
+        base="collections.compliance", key="case_id", spec="§6",
+        records=("ComplianceViolation",),
+        written_by=(PROCESSOR,), read_by=(Party("compliance officers"), REPORTING),
+        summary="A finding for every reported contact that breaks a rule of the policy profile.",
+    ),
+    TopicEntry(
+        base="agency.{agency_id}.work-orders", key="case_id", spec="§5",
+        records=("WorkOrderIssued", "WorkOrderUpdated", "WorkOrderCancelled"),
+        written_by=(PROCESSOR,),
+        read_by=(Party("that agency's adapter only (`arrears adapter --agency ID`)", arrears=True),),
+        summary="One agency's work orders; its adapter delivers them by signed webhook or file drop.",
+    ),
+    TopicEntry(
+        base="agency.results", key="loan_id", co_partitioned=True, spec="§6, §10",
+        records=("ContactAttempted", "PromiseToPay", "DisputeRaised", "ComplaintReceived", "CeaseContactRequested",
+                 "CaseReturned", "SettlementProposed"),
+        written_by=(Party("agency adapters (`arrears adapter`), from `POST /results` and inbox files", arrears=True),),
+        read_by=(PROCESSOR, REPORTING),
+        summary="What agencies report about the cases they hold.",
+    ),
+    TopicEntry(
+        base="collections.commands", key="loan_id", co_partitioned=True, spec="§8, §10",
+        records=("ReleaseCase", "PauseDelinquency", "ResumeDelinquency", "ApproveSettlement", "RejectSettlement"),
+        written_by=(Party("the lender's tooling (`arrears release`)", arrears=True),), read_by=(PROCESSOR,),
+        summary="The lender's decisions about cases and loans.",
+    ),
+    TopicEntry(
+        base="collections.audit", key="customer_id", spec="§7",
+        records=("PiiAccessed",),
+        written_by=(QUERY_API,), read_by=(Party("privacy officers"),),
+        summary="Every answer of the query API that showed a debtor's personal data unmasked.",
+    ),
+    TopicEntry(
+        base="collections.recoveries", key="loan_id", co_partitioned=True, spec="§10",
+        records=("RecoveryAttributed", "RecoveryReversed"),
+        written_by=(PROCESSOR,), read_by=(Party("finance"), Party("agencies' statements (`arrears statement`)",
+                                                                    arrears=True)),
+        summary="Repayments attributed to the agency that held the case, with its commission.",
+    ),
+)

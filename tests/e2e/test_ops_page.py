@@ -3,7 +3,8 @@
 A small run: one worker, an agency, three loans of which two fall behind. The page must load,
 show the portfolio's numbers (two open cases, their overdue total, the agency's assignments) and,
 on a case lookup, render the case's timeline. Set ARREARS_SKIP_BROWSER=1 on a machine without
-chromium to skip this test knowingly; CI installs chromium and runs it.
+chromium to skip this test knowingly, or ARREARS_BROWSER=/path to use another Chrome; `make test` installs
+Debian's chromium when it may (scripts/ensure-test-tools), so CI runs it.
 """
 
 from __future__ import annotations
@@ -33,13 +34,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 def _browser() -> str:
+    """ARREARS_BROWSER when set, else chromium on PATH (scripts/ensure-test-tools looks the same way)."""
+    named = os.environ.get("ARREARS_BROWSER")
+    if named:
+        if not (os.path.isfile(named) and os.access(named, os.X_OK)):
+            pytest.fail(f"ARREARS_BROWSER={named} is not an executable file")
+        return named
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
         if found:
             return found
     if os.environ.get("ARREARS_SKIP_BROWSER") == "1":
         pytest.skip("ARREARS_SKIP_BROWSER=1 and no chromium on this machine")
-    pytest.fail("no chromium on this machine: install Debian's chromium (.ci/run does) or set ARREARS_SKIP_BROWSER=1")
+    pytest.fail("no chromium on this machine: `make test` installs Debian's chromium when it runs as root or with "
+                "password-less sudo; otherwise `apt-get install chromium`, set ARREARS_BROWSER=/path/to/chrome, "
+                "or set ARREARS_SKIP_BROWSER=1")
 
 
 def _book(publisher: LoanEventPublisher) -> None:
