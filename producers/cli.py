@@ -131,13 +131,15 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 @command("demo", "run the whole pipeline on an embedded broker with simulated agencies; live view, then a report",
          _demo_args)
 def cmd_demo(args: argparse.Namespace) -> int:
-    from arrears.config import load_config
+    from arrears.cli import _settings
 
     from .demo import DemoOptions, run_demo
     from .simulate import SimulationOptions
 
-    if args.config is not None:
-        load_config(args.config)  # a bad config stops the demo before it starts a broker
+    # Before a broker starts: the variables the demo passes on to its processes, and --config.
+    # (It sets the broker, topics and data directory itself.)
+    _settings(kafka_bootstrap_servers="localhost:9092", arrears_config=args.config, arrears_topic_prefix="",
+              arrears_data_dir=Path("."), arrears_partitions=6, arrears_session_timeout_ms=6000)
 
     simulation = SimulationOptions(loans=args.loans, days=args.days, seed=args.seed, start=args.start_date,
                                    days_per_second=args.days_per_second)

@@ -33,11 +33,12 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
 
 @command("worker", "run the stream processor (a Faust worker) with its query API", _worker_args)
 def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()  # before the heavy imports: a bad setting answers at once
+
     import faust
 
     from .app import build_app, prepare_topics
 
-    settings = _settings()
     _logging(f"worker:{args.web_port}", settings)
     prepare_topics(settings)
     worker = build_app(settings, web_port=args.web_port, web_host=args.web_host or settings.arrears_web_host)
