@@ -11,6 +11,22 @@ UNEXPECTED_TYPE = "UNEXPECTED_TYPE"  # a valid record on a topic that does not c
 NOT_ASSIGNED = "NOT_ASSIGNED"  # an agency result for a case it does not hold
 DELIVERY_FAILED = "DELIVERY_FAILED"  # an adapter could not deliver a work order within its retry budget
 MAPPING_ERROR = "MAPPING_ERROR"  # a bridged upstream event that cannot be mapped to the contract
+NOT_HELD = "NOT_HELD"  # a ReleaseCase for a case that is not on hold (arrears.domain.state raises it)
+
+#: Every ``dlq.reason`` any Arrears consumer writes, with what it means for an operator.
+#: docs/operating.md lists them; a test keeps the two, and the code's constants, in step.
+REASONS: dict[str, str] = {
+    DECODE_ERROR: "not a framed Avro message (empty, wrong marker, truncated, trailing bytes)",
+    UNKNOWN_SCHEMA: "a schema fingerprint, registry id or record name the contract does not have",
+    SCHEMA_VIOLATION: "a value that breaks its schema (e.g. an unknown enum symbol)",
+    CONTRACT_VIOLATION: "valid Avro that breaks a rule: an amount <= 0, another currency than the loan's, a "
+                        "message in the wrong partition, a work order the adapter refuses to send",
+    UNEXPECTED_TYPE: "a valid record on a topic that does not carry its type",
+    NOT_ASSIGNED: "an agency result for a case the agency does not hold (not to be replayed)",
+    NOT_HELD: "a ReleaseCase for a case that is not on hold when the processor applies it",
+    DELIVERY_FAILED: "an adapter could not deliver a work order within its retry budget",
+    MAPPING_ERROR: "a Fineract event the bridge cannot map to contract records",
+}
 
 
 def dlq_headers(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from workorders import cancelled, issued, updated
@@ -212,8 +213,16 @@ def test_a_clock_that_steps_back_never_writes_into_a_completed_day(tmp_path: Pat
     assert len(rows(tmp_path / "work-orders-2026-03-03.csv")) == 2
 
 
-def test_the_agencies_doc_fetch_loop_gets_every_event_once_in_order(tmp_path: Path) -> None:
-    """What docs/agencies.md tells an agency to do: fetch each file named by a new .done marker."""
+def agencies_doc_fetch_example() -> Any:
+    """The fetch loop docs/agencies.md gives agencies, as code."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "agencies.md").read_text(encoding="utf-8")
+    (source,) = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "def new_days" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "docs/agencies.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    return namespace["new_days"]
+
+
+def test_the_fetch_loop_of_the_agencies_doc_gets_every_event_once_in_order(tmp_path: Path) -> None:
     clock = Clock("2026-03-02T10:00:00+00:00")
     outbox = Outbox(tmp_path, now=clock)
     sent = []
@@ -222,12 +231,20 @@ def test_the_agencies_doc_fetch_loop_gets_every_event_once_in_order(tmp_path: Pa
         batch = [issued(f"L{day}:1"), updated(f"L{day - 1}:1")]
         outbox.append(batch)
         sent += [e["event_id"] for e in batch]
-    clock.set("2026-03-06T00:01:00+00:00")
-    outbox.roll()
+    new_days = agencies_doc_fetch_example()
+    processed: set[str] = set()
     fetched = []
-    for marker in sorted(tmp_path.glob("*.csv.done")):
-        manifest = json.loads(marker.read_text())
-        data = (tmp_path / manifest["file"]).read_bytes()
-        assert (len(data), hashlib.sha256(data).hexdigest()) == (manifest["bytes"], manifest["sha256"])
-        fetched += [r["event_id"] for r in csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))]
+    for fetch_at in ("2026-03-05T23:59:00+00:00", "2026-03-06T00:01:00+00:00"):  # the last day, then after it
+        clock.set(fetch_at)
+        outbox.roll()
+        for name, found in new_days(tmp_path, processed):
+            fetched += [r["event_id"] for r in found]
+            processed.add(name)
+        assert len(processed) == (3 if fetch_at.startswith("2026-03-05") else 4)
     assert fetched == sent
+
+    (tmp_path / "work-orders-2026-03-07.csv.done").write_text((tmp_path / "work-orders-2026-03-05.csv.done").read_text()
+                                                             .replace("03-05", "03-07"))
+    (tmp_path / "work-orders-2026-03-07.csv").write_bytes((tmp_path / "work-orders-2026-03-05.csv").read_bytes()[:-9])
+    with pytest.raises(RuntimeError, match="incomplete copy"):
+        list(new_days(tmp_path, processed))
