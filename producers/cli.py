@@ -92,17 +92,20 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worker-url", type=http_url, action="append", default=[], metavar="URL",
                    help="a worker's query API (repeat for each); the simulator waits for each tick to be "
                         "applied there before the agencies work the day")
-    p.add_argument("--settle", type=seconds, default=1.0, metavar="SECONDS",
+    p.add_argument("--settle", type=seconds, default=None, metavar="SECONDS",
                    help="without --worker-url: wait this long after each tick (default 1.0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in a container log)")
 
 
 @command("simulate", "publish a synthetic loan book day by day, with simulated agencies", _simulate_args)
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from arrears.cli import _logging, _settings
+    from arrears.cli import UsageError, _logging, _settings
 
     from .simulate import SimulationOptions, run_simulate
 
+    if args.settle is not None and args.worker_url:
+        # Refused rather than ignored: with workers to ask, the simulator waits for them, not a timer.
+        raise UsageError("--settle applies only without --worker-url (with it, each day waits for the workers)")
     settings = _settings()
     _logging("simulate", settings)
     agencies: dict[str, str | None] = {}
@@ -112,7 +115,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     options = SimulationOptions(loans=args.loans, days=args.days, seed=args.seed, start=args.start_date,
                                 days_per_second=args.days_per_second)
     return run_simulate(settings, options, agencies=agencies, worker_urls=args.worker_url,
-                        violation_rate=args.violation_rate, settle=args.settle, progress=not args.no_progress)
+                        violation_rate=args.violation_rate, settle=1.0 if args.settle is None else args.settle,
+                        progress=not args.no_progress)
 
 
 # --------------------------------------------------------------------------- demo

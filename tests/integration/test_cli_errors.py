@@ -103,6 +103,8 @@ def cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], str]]:
         ("simulate unknown agency", ["simulate", "--agency", "NOPE"], cfg, "no agency with id 'NOPE'"),
         ("simulate worker url", ["simulate", "--worker-url", "worker"], {}, "argument --worker-url"),
         ("simulate settle", ["simulate", "--settle", "-1"], {}, "argument --settle"),
+        ("simulate settle with workers", ["simulate", "--settle", "2", "--worker-url", "http://127.0.0.1:6066"], {},
+         "--settle applies only without --worker-url"),
         ("demo days", ["demo", "--days", "many"], {}, "argument --days"),
         ("demo report", ["demo", "--report", "/dev/null/report.html"], {}, "argument --report"),
         ("demo missing config", ["demo", "--config", str(tmp / "none.yaml")], {}, "argument --config"),
