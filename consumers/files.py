@@ -240,11 +240,13 @@ class Outbox:
             day = self._roll()
             path = self.directory / outbox_name(day)
             state = self._sync(path)
-            seen = state.ids | self._previous_ids()
+            previous = self._previous_ids()
+            batch: set[str] = set()
             new = []
-            for row in rows:
-                if row["event_id"] not in seen:
-                    seen.add(row["event_id"])
+            for row in rows:  # membership tests only: the cost is the batch's, not the files'
+                event_id = row["event_id"]
+                if event_id not in state.ids and event_id not in previous and event_id not in batch:
+                    batch.add(event_id)
                     new.append(row)
             if new:
                 self._write(path, state, new)
