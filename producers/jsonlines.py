@@ -25,9 +25,14 @@ from .publisher import LoanEventPublisher, prepare_record
 LINE_NAMESPACE = uuid.UUID("2d0c7f4e-5b1a-5e8d-8f3c-9a6b1e4d7c20")
 
 
-def derived_event_id(data: bytes, line: int) -> str:
-    """The event id of line *line* of a file with content *data* that gives none: stable per file."""
-    return str(uuid.uuid5(LINE_NAMESPACE, f"{hashlib.sha256(data).hexdigest()}/{line}"))
+def file_digest(data: bytes) -> str:
+    """What a file's derived event ids depend on: its content (SHA-256, hex)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def derived_event_id(digest: str, line: int) -> str:
+    """The event id of line *line* (from 1) of the file with :func:`file_digest` *digest*, if it gives none."""
+    return str(uuid.uuid5(LINE_NAMESPACE, f"{digest}/{line}"))
 
 
 @dataclass(frozen=True)
@@ -56,17 +61,18 @@ class Checked:
 def check_lines(catalog: Catalog, data: bytes) -> Checked:
     """Check every line of a JSON-lines file against the contract; blank lines are skipped."""
     checked = Checked()
+    digest = file_digest(data)
     for number, raw in enumerate(data.split(b"\n"), 1):
         if not raw.strip():
             continue
         try:
-            checked.lines.append(_check_line(catalog, data, number, raw))
+            checked.lines.append(_check_line(catalog, digest, number, raw))
         except (CodecError, ValueError) as exc:
             checked.bad.append(BadLine(number, str(exc)))
     return checked
 
 
-def _check_line(catalog: Catalog, data: bytes, number: int, raw: bytes) -> Line:
+def _check_line(catalog: Catalog, digest: str, number: int, raw: bytes) -> Line:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -82,7 +88,7 @@ def _check_line(catalog: Catalog, data: bytes, number: int, raw: bytes) -> Line:
         raise ValueError('no "type": each line names its record, e.g. {"type": "RepaymentReceived", ...}')
     if not isinstance(name, str):
         raise ValueError(f'"type": expected a record name, got {name!r}')
-    obj.setdefault("event_id", derived_event_id(data, number))
+    obj.setdefault("event_id", derived_event_id(digest, number))
     check = dict(obj)
     if name == "BusinessDateChanged":
         check.setdefault("barrier", [])  # filled with the partitions' ends when it is published

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from producers.jsonlines import check_lines, derived_event_id
+from producers.jsonlines import check_lines, derived_event_id, file_digest
 from schemas import get_codec
 
 CATALOG = get_codec().catalog
@@ -32,7 +32,7 @@ def test_lines_without_an_event_id_get_one_from_the_file_and_the_line_the_same_o
     first, second = check_lines(CATALOG, data), check_lines(CATALOG, data)
     ids = [line.fields["event_id"] for line in first.lines]
     assert ids == [line.fields["event_id"] for line in second.lines]
-    assert ids[:2] == [derived_event_id(data, 1), derived_event_id(data, 2)]
+    assert ids[:2] == [derived_event_id(file_digest(data), 1), derived_event_id(file_digest(data), 2)]
     assert ids[2] == "mine"
     assert len(set(ids)) == 3
     other = jsonl(TICK, LOAN)  # another file: other ids
