@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import signal
 import sys
@@ -12,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .argtypes import input_file, iso_date, name_value, output_file, port, seconds, timezone_name
 from .errors import ArrearsError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -24,114 +24,6 @@ def command(name: str, help_text: str, configure: Callable[[argparse.ArgumentPar
         return handler
 
     return register
-
-
-# --------------------------------------------------------------------------- argument types
-# Each checks one kind of argument up front, so a bad value stops the command with argparse's
-# "arrears X: error: argument --opt: <sentence>" before anything starts or connects.
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
-
-
-def port(text: str) -> int:
-    """A TCP port to listen on or connect to."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
-    return value
-
-
-def seconds(text: str) -> float:
-    """A duration in seconds, zero or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {text!r}")
-    return value
-
-
-def non_negative(text: str) -> float:
-    """A rate or a count per second, zero or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number, 0 or more, got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A share between 0 and 1 (0.05 is 5%)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (0.05 is 5%), got {text!r}")
-    return value
-
-
-def http_url(text: str) -> str:
-    from .settings import check_http_url
-
-    try:
-        return check_http_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{exc}; got {text!r}") from None
-
-
-def input_file(text: str) -> Path:
-    """A file to read ('-' is stdin where the command says so)."""
-    path = Path(text)
-    if text != "-" and not path.is_file():
-        why = "is a directory" if path.is_dir() else "no such file"
-        raise argparse.ArgumentTypeError(f"{text}: {why}")
-    return path
-
-
-def input_dir(text: str) -> Path:
-    path = Path(text)
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: no such directory")
-    return path
-
-
-def output_file(text: str) -> Path:
-    """A file the command will write (checked now, not after the work)."""
-    from .settings import check_writable_path
-
-    try:
-        return check_writable_path(Path(text), directory=False)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def output_dir(text: str) -> Path:
-    from .settings import check_writable_path
-
-    try:
-        return check_writable_path(Path(text), directory=True)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def timezone_name(text: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise argparse.ArgumentTypeError(f"unknown IANA timezone {text!r} (e.g. Asia/Shanghai)") from None
-    return text
 
 
 def _settings(**overrides: Any) -> Any:
@@ -200,7 +92,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- clock
 def _clock_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--date", type=_date, help="publish one tick: the business date is now DATE")
+    group.add_argument("--date", type=iso_date, help="publish one tick: the business date is now DATE")
     group.add_argument("--daemon", action="store_true", help="publish the new date at every local midnight")
     p.add_argument("--timezone", type=timezone_name, default=None,
                    help="with --daemon: whose midnight (IANA name; default Asia/Shanghai)")
@@ -268,17 +160,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- report
-def _name_value(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), value
-
-
 def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=output_file, default=Path("arrears-report.html"),
                    help="the HTML file to write (default arrears-report.html)")
-    p.add_argument("--param", type=_name_value, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--param", type=name_value, action="append", default=[], metavar="NAME=VALUE",
                    help="a run parameter to show in the report (repeat)")
 
 

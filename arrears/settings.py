@@ -41,6 +41,13 @@ def check_http_url(value: str) -> str:
     return value.strip()
 
 
+def check_host(value: str) -> str:
+    """*value* if it is a host name or an IP address; else ValueError saying what is expected."""
+    if not _HOST.match(value):
+        raise ValueError("expected a host name or IP address other workers can reach, e.g. worker-1 or 10.0.0.5")
+    return value
+
+
 def check_writable_path(path: Path, *, directory: bool) -> Path:
     """*path* if a file (or with *directory*, a directory) can be created or written there.
 
@@ -121,9 +128,7 @@ class Settings(BaseSettings):
     @field_validator("arrears_web_host")
     @classmethod
     def _host(cls, value: str) -> str:
-        if not _HOST.match(value):
-            raise ValueError("expected a host name or IP address other workers can reach, e.g. worker-1 or 10.0.0.5")
-        return value
+        return check_host(value)
 
     @field_validator("arrears_log_level")
     @classmethod

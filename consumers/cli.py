@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from arrears.cli import _logging, _settings, command, fraction, http_url, port, seconds
+from arrears.argtypes import fraction, http_url, port, seconds
+from arrears.cli import _logging, _settings, command
 
 
 def _adapter_args(p: argparse.ArgumentParser) -> None:

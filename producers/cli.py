@@ -6,18 +6,18 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from arrears.cli import (
-    _date,
-    command,
+from arrears.argtypes import (
     fraction,
     http_url,
     input_dir,
     input_file,
+    iso_date,
     non_negative,
     output_file,
     seconds,
     timezone_name,
 )
+from arrears.cli import command
 
 
 # --------------------------------------------------------------------------- fineract-bridge
@@ -76,7 +76,7 @@ def _book_args(p: argparse.ArgumentParser, seed: str) -> None:
     p.add_argument("--loans", type=_positive_int, default=2000, help="loans in the book (default 2000)")
     p.add_argument("--days", type=_positive_int, default=120, help="business days to simulate (default 120)")
     p.add_argument("--seed", default=seed, help=f"random seed: the same seed gives the same book (default {seed})")
-    p.add_argument("--start-date", type=_date, default=dt.date(2026, 1, 1),
+    p.add_argument("--start-date", type=iso_date, default=dt.date(2026, 1, 1),
                    help="first business date (default 2026-01-01)")
     p.add_argument("--days-per-second", type=non_negative, default=0.0, metavar="N",
                    help="at most N business days a second (default 0: as fast as the pipeline goes)")

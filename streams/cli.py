@@ -11,23 +11,14 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from arrears.cli import _logging, _settings, command, http_url, port
+from arrears.argtypes import host, http_url, port
+from arrears.cli import _logging, _settings, command
 from arrears.errors import ArrearsError
-
-
-def _host(text: str) -> str:
-    from arrears.settings import Settings
-
-    try:
-        return str(Settings.model_validate({"arrears_web_host": text}).arrears_web_host)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a host name or IP address other workers can reach, got {text!r}") from None
 
 
 def _worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--web-port", type=port, default=6066, help="port of the query API (default 6066)")
-    p.add_argument("--web-host", type=_host, default=None,
+    p.add_argument("--web-host", type=host, default=None,
                    help="host name other workers reach this one by (default $ARREARS_WEB_HOST or 127.0.0.1)")
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from arrears.cli import command, output_dir, output_file
+from arrears.argtypes import output_dir, output_file
+from arrears.cli import command
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
