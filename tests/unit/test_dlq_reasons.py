@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def reasons_in_code() -> set[str]:
-    found = {v for k, v in vars(dlq).items() if k.isupper() and isinstance(v, str)}
-    found |= {state.CONTRACT_VIOLATION, state.NOT_ASSIGNED, state.NOT_HELD}  # the processor's rejections
+    found = set()
+    for module in (dlq, state):  # state: the reasons the processor's rules reject with
+        found |= {v for k, v in vars(module).items() if k.isupper() and isinstance(v, str) and k == v}
     for module in (schema_errors, fineract_errors):
         found |= {cls.reason for cls in vars(module).values()
                   if isinstance(cls, type) and isinstance(getattr(cls, "reason", None), str)}
