@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import signal
@@ -32,13 +33,20 @@ def free_port() -> int:
 
 def port_is_free(host: str, port: int) -> bool:
     """Whether nothing listens on host:port (a port in TIME_WAIT counts as free, as for the broker)."""
+    return bind_problem(host, port) is None
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why host:port cannot be listened on (in use, an unknown host, ...), or None when it can."""
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return False
-        return True
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "the port is in use (choose --port)"
+            return f"{exc.strerror or exc} (check --host)"
+        return None
 
 
 def die_with_parent() -> None:
@@ -91,9 +99,10 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 30.0) -> EmbeddedBroker:
         binary = broker_binary()
-        if not port_is_free(self.host, self.port):
+        problem = bind_problem(self.host, self.port)
+        if problem is not None:
             # Checked first: otherwise whatever already listens there answers the readiness probe.
-            raise BrokerError(f"cannot listen on {self.host}:{self.port}: the port is in use (choose --port)")
+            raise BrokerError(f"cannot listen on {self.host}:{self.port}: {problem}")
         listener = f"tcp://{self.host}:{self.port}"
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
+import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .argtypes import input_file, iso_date, name_value, output_file, port, seconds, timezone_name
 from .errors import ArrearsError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -25,13 +24,6 @@ def command(name: str, help_text: str, configure: Callable[[argparse.ArgumentPar
         return handler
 
     return register
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def _settings(**overrides: Any) -> Any:
@@ -59,7 +51,7 @@ def _wait_for_signal(is_running: Callable[[], bool] = lambda: True) -> None:
 
 # --------------------------------------------------------------------------- broker
 def _broker_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092)")
+    p.add_argument("--port", type=port, default=9092, help="port to listen on (default 9092)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on and advertise (default 127.0.0.1)")
 
 
@@ -87,7 +79,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from .kafka import create_topics
 
     settings = _settings()
-    _logging("topics")
+    _logging("topics", settings)
     specs = settings.topics.specs(settings.arrears_partitions, [a.id for a in settings.config.agencies])
     created = set(create_topics(settings, specs))
     for spec in specs:
@@ -100,26 +92,34 @@ def cmd_topics(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- clock
 def _clock_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--date", type=_date, help="publish one tick: the business date is now DATE")
+    group.add_argument("--date", type=iso_date, help="publish one tick: the business date is now DATE")
     group.add_argument("--daemon", action="store_true", help="publish the new date at every local midnight")
-    p.add_argument("--timezone", default="Asia/Shanghai", help="with --daemon: whose midnight (IANA name)")
+    p.add_argument("--timezone", type=timezone_name, default=None,
+                   help="with --daemon: whose midnight (IANA name; default Asia/Shanghai)")
     p.add_argument("--calendar", default=None, help="calendar id (default: the config's calendar, CN)")
 
 
 @command("clock", "publish business-date ticks (with their barrier)", _clock_args)
 def cmd_clock(args: argparse.Namespace) -> int:
-    from producers.clock import publish_tick, run_daemon, zone
+    from producers.clock import DEFAULT_TIMEZONE, publish_tick, run_daemon
 
+    if args.date is not None and args.timezone is not None:
+        # Refused rather than ignored: --date is the business date itself, no clock is read.
+        raise UsageError("--timezone applies to --daemon only: with --date the business date is the one given")
     settings = _settings()
     _logging("clock", settings)
+    calendar = args.calendar or settings.config.calendar
+    if calendar != settings.config.calendar:
+        print(f"arrears clock: warning: calendar {calendar!r} is not this deployment's "
+              f"({settings.config.calendar!r}); its workers ignore these ticks (counted as other_calendar)",
+              file=sys.stderr)
     if args.daemon:
-        zone(args.timezone)  # a bad name stops the command before it connects
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        run_daemon(settings, args.timezone, calendar=args.calendar, stop=stop)
+        run_daemon(settings, args.timezone or DEFAULT_TIMEZONE, calendar=calendar, stop=stop)
         return 0
-    tick = publish_tick(settings, args.date, args.calendar)
+    tick = publish_tick(settings, args.date, calendar)
     print(f"published BusinessDateChanged {tick['business_date']} (calendar {tick['calendar']}, "
           f"event {tick['event_id']}, barrier over {len(tick['barrier'])} partitions)")
     return 0
@@ -127,47 +127,43 @@ def cmd_clock(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- publish
 def _publish_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, help="JSON lines, one record in JSON form per line ('-' for stdin)")
+    p.add_argument("file", type=input_file, help="JSON lines, one record in JSON form per line ('-' for stdin)")
+    p.add_argument("--continue-on-error", action="store_true",
+                   help="publish the valid lines and list the bad ones (default: a bad line publishes nothing)")
     p.add_argument("--no-barrier", action="store_true", help="publish ticks without a barrier")
-    p.add_argument("--pause-after-tick", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--pause-after-tick", type=seconds, default=0.0, metavar="SECONDS")
 
 
 @command("publish", "publish a file of input records in JSON form, in order, each acknowledged", _publish_args)
 def cmd_publish(args: argparse.Namespace) -> int:
+    from producers.jsonlines import check_lines, publish_lines
     from producers.publisher import LoanEventPublisher
+    from schemas import get_codec
 
     settings = _settings()
     _logging("publish", settings)
-    lines = sys.stdin if str(args.file) == "-" else args.file.open(encoding="utf-8")
-    count = 0
+    source = "stdin" if str(args.file) == "-" else str(args.file)
+    data = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+    checked = check_lines(get_codec(settings.schema_registry_url).catalog, data)
+    listing = "".join(f"\n  {source}:{bad.number}: {bad.reason}" for bad in checked.bad)
+    if checked.bad and not args.continue_on_error:
+        raise ArrearsError(f"{len(checked.bad)} bad line(s) in {source}; nothing published. Fix them and run "
+                           f"again, or publish the others with --continue-on-error:{listing}")
     with LoanEventPublisher(settings) as publisher:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ArrearsError(f"{args.file}:{number}: not JSON: {exc}") from None
-            name = obj.pop("type", None)
-            if name == "BusinessDateChanged" and not args.no_barrier and not obj.get("barrier"):
-                publisher.end_of_day(obj.pop("business_date"), calendar=obj.pop("calendar", None),
-                                     event_id=obj.get("event_id"), occurred_at=obj.get("occurred_at"))
-                if args.pause_after_tick:
-                    time.sleep(args.pause_after_tick)
-            else:
-                publisher.publish(str(name), obj, wait=True)
-                if name == "BusinessDateChanged" and args.pause_after_tick:
-                    time.sleep(args.pause_after_tick)
-            count += 1
-    print(f"published {count} records")
+        done = publish_lines(publisher, checked.lines, barrier=not args.no_barrier,
+                             pause_after_tick=args.pause_after_tick)
+    print(f"published {done.count} records")
+    if checked.bad:
+        print(f"arrears publish: {len(checked.bad)} line(s) not published:{listing}", file=sys.stderr)
+        return 1
     return 0
 
 
 # --------------------------------------------------------------------------- report
 def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("arrears-report.html"),
+    p.add_argument("--out", type=output_file, default=Path("arrears-report.html"),
                    help="the HTML file to write (default arrears-report.html)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--param", type=name_value, action="append", default=[], metavar="NAME=VALUE",
                    help="a run parameter to show in the report (repeat)")
 
 
@@ -177,7 +173,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     settings = _settings()
     _logging("report", settings)
-    params = dict(p.partition("=")[::2] for p in args.param)
+    params = dict(args.param)
     path = write_report(settings, args.out, params)
     print(path.resolve())
     return 0
@@ -241,6 +237,17 @@ def _load_plugins() -> None:
                 raise
 
 
+class UsageError(ArrearsError):
+    """Arguments that are valid one by one but not together; reported like argparse's own errors."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError as a sentence: what failed, on which file or address."""
+    what = exc.strerror or str(exc)
+    target = exc.filename if exc.filename is not None else None
+    return f"{target}: {what}" if target is not None else what
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -248,6 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except ArrearsError as exc:
         print(f"arrears {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A file, directory or address the command was pointed at (unreadable, taken, unreachable):
+        # a sentence, not a traceback. ARREARS_LOG_LEVEL=DEBUG shows the traceback for a bug report.
+        if os.environ.get("ARREARS_LOG_LEVEL", "").strip().upper() == "DEBUG":
+            raise
+        print(f"arrears {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -53,6 +53,47 @@ class FilesTransport(_Frozen):
     # Optional: a file-drop agency may also POST results to the adapter's /results, signed
     # with the secret this variable holds; without it /results answers 404 for this agency.
     secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # Whose calendar day names the outbox file the adapter writes to (SPEC §6).
+    timezone: str = "UTC"
+    # Permissions of the files the agency reads (outbox files, their .done markers, rejected rows):
+    # the agency reads the share under its own account, so group/other read by default.
+    file_mode: int = 0o644
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+    @field_validator("file_mode", mode="before")
+    @classmethod
+    def _octal_mode(cls, value: Any) -> int:
+        return parse_file_mode(value)
+
+
+def parse_file_mode(value: Any) -> int:
+    """A permission mode written as a quoted octal string ("0640"); see FilesTransport.file_mode.
+
+    A bare YAML number is refused: ``0640`` is read as 416 and ``640`` as decimal 640, and a
+    wrong guess would silently hand the debtors' data to the wrong readers.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError('write the mode as a quoted octal string, e.g. "0644": YAML reads a bare 0644 as 420')
+    if not isinstance(value, str) or not re.fullmatch(r"(0o?)?[0-7]{3}", value.strip()):
+        raise ValueError('expected an octal permission mode as a quoted string, e.g. "0644" or "0640"')
+    mode = int(value.strip().removeprefix("0o").removeprefix("0") or "0", 8)
+    if mode & 0o600 != 0o600:
+        raise ValueError("the owner (the adapter) must keep read and write permission (e.g. \"0644\", \"0640\")")
+    if mode & 0o111:
+        raise ValueError("work-order files are data: no execute bits (e.g. \"0644\", \"0640\")")
+    return mode
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("expected an IANA timezone name, e.g. Asia/Shanghai or UTC") from None
+    return value
 
 
 Transport = Annotated[WebhookTransport | FilesTransport, Field(discriminator="type")]
@@ -98,12 +139,7 @@ class Policy(_Frozen):
     @field_validator("default_timezone")
     @classmethod
     def _iana_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError, OSError):
-                raise ValueError("expected an IANA timezone name, e.g. Asia/Shanghai") from None
-        return value
+        return None if value is None else _check_zone(value)
 
     def contact_policy(self) -> ContactPolicy:
         """The profile's numbers with this config's overrides applied."""

@@ -6,16 +6,70 @@ Nothing here opens a connection; clients are built from :meth:`Settings.kafka_co
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .config import ArrearsConfig, WebhookTransport, load_config
 from .errors import ConfigError
 from .topics import TopicNames
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
+DEFAULT_WORKER_URL = "http://127.0.0.1:6066"
+_BROKER = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)$")
+
+
+def check_http_url(value: str) -> str:
+    """*value* if it is an http(s) URL with a host (and a valid port); else ValueError saying so."""
+    example = "e.g. http://127.0.0.1:6066"
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"expected an http:// or https:// URL, {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL with a host, {example}")
+    if port == 0:
+        raise ValueError(f"port 0 is not a port one can connect to, {example}")
+    return value.strip()
+
+
+def check_host(value: str) -> str:
+    """*value* if it is a host name or an IP address; else ValueError saying what is expected."""
+    if not _HOST.match(value):
+        raise ValueError("expected a host name or IP address other workers can reach, e.g. worker-1 or 10.0.0.5")
+    return value
+
+
+def check_writable_path(path: Path, *, directory: bool) -> Path:
+    """*path* if a file (or with *directory*, a directory) can be created or written there.
+
+    Checked up front, so a command fails with a sentence before it starts work rather than with
+    a traceback at the end (``arrears bench --json`` writes after half an hour).
+    """
+    if path.exists():
+        if directory and not path.is_dir():
+            raise ValueError(f"{path} exists and is not a directory")
+        if not directory and path.is_dir():
+            raise ValueError(f"{path} is a directory; give a file name")
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"{path} is not writable")
+        return path
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot create {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot create {path}: {parent} is not writable")
+    return path
 
 
 class Settings(BaseSettings):
@@ -39,14 +93,68 @@ class Settings(BaseSettings):
     arrears_journal: bool = True  # keep each case's timeline in the worker's table
     arrears_log_format: Literal["json", "text"] = "json"
     arrears_log_level: str = "INFO"
+    arrears_url: str = DEFAULT_WORKER_URL  # the worker `arrears case` and `arrears release` ask
+    arrears_web_host: str = "127.0.0.1"  # the default of `arrears worker --web-host`
 
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: Path | None = None
     kafka_ssl_certificate_location: Path | None = None
     kafka_ssl_key_location: Path | None = None
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _broker_list(cls, value: str) -> str:
+        for item in value.split(","):
+            if not _BROKER.match(item.strip()):
+                raise ValueError(f"expected host:port[,host:port...], e.g. localhost:9092; {item.strip()!r} is not one")
+        return value
+
+    @field_validator("arrears_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_http_url(value)
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry_url(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("mock://"):  # confluent-kafka's in-process registry (tests)
+            return value
+        try:
+            return check_http_url(value)
+        except ValueError:
+            raise ValueError("expected the registry's http:// or https:// URL, e.g. http://registry:8081") from None
+
+    @field_validator("arrears_web_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
+
+    @field_validator("arrears_log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
+
+    @field_validator("kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _mechanism(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("kafka_ssl_ca_location", "kafka_ssl_certificate_location", "kafka_ssl_key_location")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file")
+        return value
+
+    @field_validator("arrears_data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        return check_writable_path(value, directory=True)
 
     @cached_property
     def config(self) -> ArrearsConfig:
@@ -100,7 +208,8 @@ def load_settings(**overrides: Any) -> Settings:
             field = str(err["loc"][0]) if err["loc"] else "?"
             env = _ENV_NAMES.get(field, field.upper())
             got = "<hidden>" if "password" in field else repr(err.get("input"))
-            problems.append(f"{env}: {err['msg']} (got {got})")
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{env}: {message} (got {got})")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
     settings.config  # noqa: B018 - read the YAML now so a bad file stops the command at once
     return settings

@@ -81,18 +81,18 @@ def consumer_config(settings: Settings, agency: Agency) -> dict[str, Any]:
 
 
 class OutboxWriter:
-    """The files transport's delivery: rows appended to the dated outbox file."""
+    """The files transport's delivery: rows appended to the outbox file of the day."""
 
-    batch_size = 500  # one atomic rewrite of the day's file per batch, not per event
+    batch_size = 500  # one append (one write and fsync) per batch, not per event
 
     def __init__(self, transport: FilesTransport, codec: Codec, metrics: AdapterMetrics) -> None:
-        self.outbox = Outbox(transport.outbox)
+        self.outbox = Outbox(transport.outbox, timezone=transport.timezone, file_mode=transport.file_mode)
         self.retry_seconds = transport.poll_seconds
         self.codec = codec
         self.metrics = metrics
 
     def deliver(self, orders: Sequence[WorkOrder], stop: threading.Event) -> dict[int, DeliveryFailure]:
-        events = [(o.value["occurred_at"], to_json(self.codec.catalog, o.name, o.value)) for o in orders]
+        events = [to_json(self.codec.catalog, o.name, o.value) for o in orders]
         while True:
             try:
                 written = self.outbox.append(events)
@@ -106,6 +106,16 @@ class OutboxWriter:
             self.metrics.delivered(order.name)
         log.info("outbox: %d event(s), %d new row(s)", len(orders), written)
         return {}
+
+    def keep_days(self, stop: threading.Event) -> None:
+        """Close each day's file soon after the day ends (its ``.done`` marker), work orders or not."""
+        while True:
+            try:
+                self.outbox.roll()
+            except OSError as exc:
+                log.error("cannot close the outbox day in %s: %s; retrying", self.outbox.directory, exc)
+            if stop.wait(min(self.retry_seconds, 30.0)):
+                return
 
     def close(self) -> None:
         pass
@@ -310,7 +320,7 @@ class Adapter:
             self.transport = WebhookSender(transport, self.secret, self.codec.catalog, self.metrics)
         else:
             self.transport = OutboxWriter(transport, self.codec, self.metrics)
-            inbox = Inbox(transport.inbox, self.codec.catalog, agency_id)
+            inbox = Inbox(transport.inbox, self.codec.catalog, agency_id, file_mode=transport.file_mode)
             self.poller = InboxPoller(transport, inbox, self.sink, self.metrics)
         self.loop = WorkOrderLoop(settings, self.agency, self.transport, self.codec, self.metrics)
         self.server = BackgroundServer(self._app, host, port)
@@ -362,6 +372,8 @@ class Adapter:
         self._threads.append(self._guard("work-orders", self.loop.run))
         if self.poller is not None:
             self._threads.append(self._guard("inbox", self.poller.run))
+        if isinstance(self.transport, OutboxWriter):
+            self._threads.append(self._guard("outbox-days", self.transport.keep_days))
         log.info("adapter %s (%s) serving %s", self.agency.id, self.agency.transport.type, self.url)
         return self
 

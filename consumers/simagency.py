@@ -14,9 +14,7 @@ deliveries of each key, always some status, or slow answers.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import io
 import json
 import logging
 import threading
@@ -37,7 +35,7 @@ from producers.publisher import LoanEventPublisher
 from schemas import CodecError, from_json, get_codec
 
 from .csvformat import RESULT_COLUMNS, WORK_ORDER_TYPES, flatten, render_csv, unflatten
-from .files import atomic_write
+from .files import atomic_write, read_outbox_rows
 from .httpserver import BackgroundServer
 from .signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign, verify
 from .simplan import CaseBook, DayPlan, SimProfile, plan_book
@@ -371,17 +369,23 @@ class FileDropAgency(SimulatedAgency):
         self.outbox = Path(outbox)
         self.inbox = Path(inbox)
         self.rows_read = 0
+        self.read_to: dict[str, int] = {}  # outbox file -> bytes read
         self.files_written: list[Path] = []
 
     def refresh(self) -> None:
         self.read_outbox()
 
     def read_outbox(self) -> int:
-        """Apply the outbox rows not seen yet (by event_id); return how many were new."""
+        """Apply the outbox rows not seen yet (by event_id); return how many were new.
+
+        Reads each day's file from where the last read stopped, whole rows only (the adapter may
+        be appending a batch right now), as docs/agencies.md tells agencies reading during the day.
+        """
         catalog = get_codec().catalog
         new = 0
         for path in sorted(self.outbox.glob("work-orders-*.csv")):
-            for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
+            rows, self.read_to[path.name] = read_outbox_rows(path, self.read_to.get(path.name, 0))
+            for row in rows:
                 obj = unflatten(catalog, row["type"], row)
                 with self.lock:
                     new += self.book.apply(obj)

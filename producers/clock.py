@@ -15,6 +15,7 @@ from arrears.settings import Settings
 from .publisher import LoanEventPublisher
 
 log = logging.getLogger(__name__)
+DEFAULT_TIMEZONE = "Asia/Shanghai"  # whose midnight `arrears clock --daemon` follows unless told
 
 
 def publish_tick(settings: Settings, business_date: dt.date, calendar: str | None = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from arrears.errors import PublishError
 from arrears.kafka import OffsetReader, make_producer
 from arrears.settings import Settings, load_settings
 from arrears.topics import INPUT_ROUTES, record_key
-from schemas import Codec, CodecError, event_type_headers, from_json, get_codec
+from schemas import Catalog, Codec, CodecError, event_type_headers, from_json, get_codec
 from schemas.jsonform import format_instant
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,21 @@ def _to_json_value(value: Any) -> Any:
 
 def now_millis() -> int:
     return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+
+
+def prepare_record(catalog: Catalog, record_name: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """An input record made Avro-ready: event_id (a new UUID) and occurred_at (now) filled when absent.
+
+    Raises :class:`~schemas.CodecError` (the schema) or :class:`ValueError` (the key), naming the field.
+    """
+    if record_name not in INPUT_ROUTES:
+        raise ValueError(f"type: {record_name!r} is not an input record (one of {', '.join(sorted(INPUT_ROUTES))})")
+    data = dict(value)
+    data.setdefault("event_id", str(uuid.uuid4()))
+    data.setdefault("occurred_at", now_millis())
+    _, record = from_json(catalog, {"type": record_name, **_to_json_value(data)})
+    record_key(record_name, record)  # a case id that names no loan, ...
+    return record
 
 
 class LoanEventPublisher:
@@ -72,25 +87,18 @@ class LoanEventPublisher:
     # ------------------------------------------------------------------ records
     def prepare(self, record_name: str, value: Mapping[str, Any]) -> dict[str, Any]:
         """Fill event_id/occurred_at when absent and validate; return the Avro-ready value."""
-        if record_name not in INPUT_ROUTES:
-            raise PublishError(f"{record_name} is not an input record (one of {', '.join(sorted(INPUT_ROUTES))})")
-        data = dict(value)
-        data.setdefault("event_id", str(uuid.uuid4()))
-        data.setdefault("occurred_at", now_millis())
         try:
-            _, record = from_json(self.codec.catalog, {"type": record_name, **_to_json_value(data)})
-        except CodecError as exc:
-            raise PublishError(f"{record_name} {data.get('event_id')}: {exc}") from exc
-        return record
+            return prepare_record(self.codec.catalog, record_name, value)
+        except (CodecError, ValueError) as exc:
+            # Name the caller's event id; one generated here would only confuse.
+            given = f" {value['event_id']}" if value.get("event_id") else ""
+            raise PublishError(f"{record_name}{given}: {exc}") from exc
 
     def publish(self, record_name: str, value: Mapping[str, Any], *, wait: bool = False) -> dict[str, Any]:
         """Validate and send one record; with ``wait=True`` return only once the broker acknowledged it."""
         record = self.prepare(record_name, value)
         topic = self.topics.for_record(record_name)
-        try:
-            key = record_key(record_name, record)
-        except ValueError as exc:
-            raise PublishError(f"{record_name} {record['event_id']}: {exc}") from exc
+        key = record_key(record_name, record)  # checked by prepare
         payload = self.codec.encode(record_name, record, topic=topic)
         self._send(topic, key, payload, record_name, record["event_id"])
         if wait:

@@ -7,29 +7,32 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
+from arrears.argtypes import host, http_url, port
 from arrears.cli import _logging, _settings, command
 from arrears.errors import ArrearsError
 
 
 def _worker_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--web-port", type=int, default=6066, help="port of the query API (default 6066)")
-    p.add_argument("--web-host", default=os.environ.get("ARREARS_WEB_HOST", "127.0.0.1"),
-                   help="host name other workers reach this one by (default 127.0.0.1)")
+    p.add_argument("--web-port", type=port, default=6066, help="port of the query API (default 6066)")
+    p.add_argument("--web-host", type=host, default=None,
+                   help="host name other workers reach this one by (default $ARREARS_WEB_HOST or 127.0.0.1)")
 
 
 @command("worker", "run the stream processor (a Faust worker) with its query API", _worker_args)
 def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()  # before the heavy imports: a bad setting answers at once
+
     import faust
 
     from .app import build_app, prepare_topics
 
-    settings = _settings()
     _logging(f"worker:{args.web_port}", settings)
     prepare_topics(settings)
-    worker = build_app(settings, web_port=args.web_port, web_host=args.web_host)
+    worker = build_app(settings, web_port=args.web_port, web_host=args.web_host or settings.arrears_web_host)
     faust.Worker(
         worker.app,
         loglevel=settings.arrears_log_level,
@@ -43,9 +46,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _case_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", help="a case id (<loan_id>:<n>), or a loan id with --loan")
     p.add_argument("--loan", action="store_true", help="show the loan's ledger and cases")
-    p.add_argument("--url", default=os.environ.get("ARREARS_URL", "http://127.0.0.1:6066"),
+    p.add_argument("--url", type=http_url, default=None,
                    help="a worker's query API (default $ARREARS_URL or http://127.0.0.1:6066)")
     p.add_argument("--json", action="store_true", help="print the JSON as the API returns it")
+
+
+def worker_url(args: argparse.Namespace, settings: Any) -> str:
+    """--url, else ARREARS_URL (checked with the other settings), else the default worker."""
+    return str(args.url or settings.arrears_url).rstrip("/")
+
+
+def api_path(kind: str, key: str) -> str:
+    """``/cases/<id>`` with the id quoted whole (a '/' in it must not reach another endpoint)."""
+    return f"/{kind}/{urllib.parse.quote(key, safe='')}"
 
 
 def fetch_json(url: str) -> tuple[int, Any]:
@@ -58,7 +71,15 @@ def fetch_json(url: str) -> tuple[int, Any]:
         except ValueError:
             return exc.code, {"error": exc.reason}
     except (urllib.error.URLError, OSError) as exc:
-        raise ArrearsError(f"no worker answered at {url}: {exc}") from None
+        reason = getattr(exc, "reason", exc)
+        raise ArrearsError(
+            f"no worker answered at {url} ({reason}); start one (arrears worker --web-port PORT) or point "
+            "--url or ARREARS_URL at a running worker's query API, e.g. http://127.0.0.1:6066"
+        ) from None
+    except ValueError as exc:  # a body that is not JSON: something else listens there
+        raise ArrearsError(
+            f"{url} did not answer with JSON ({exc}); is --url or ARREARS_URL a worker's query API?"
+        ) from None
 
 
 @command("case", "look up a case (or with --loan a loan's ledger) through a worker's API", _case_args)
@@ -67,13 +88,14 @@ def cmd_case(args: argparse.Namespace) -> int:
 
     from .show import render_case, render_loan
 
-    path = f"/loans/{args.id}" if args.loan else f"/cases/{args.id}"
-    status, body = fetch_json(args.url.rstrip("/") + urllib.request.quote(path))
+    settings = _settings()
+    path = api_path("loans", args.id) if args.loan else api_path("cases", args.id)
+    status, body = fetch_json(worker_url(args, settings) + path)
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0 if status == 200 else 1
     if status != 200:
-        print(f"arrears case: {body.get('error', status)}", file=sys.stderr)
+        print(f"arrears case: {body.get('error', status) if isinstance(body, dict) else status}", file=sys.stderr)
         return 1
     console = Console()
     console.print(render_loan(body) if args.loan else render_case(body))
@@ -84,8 +106,9 @@ def _release_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("case_id", help="the case to release (<loan_id>:<n>)")
     p.add_argument("--reason", required=True, help="why the hold is lifted (kept in the audit trail)")
     p.add_argument("--requested-by", default=os.environ.get("USER", "cli"), help="who asks (default $USER)")
-    p.add_argument("--url", default=os.environ.get("ARREARS_URL", "http://127.0.0.1:6066"),
-                   help="a worker's query API, to check the case is on hold first")
+    p.add_argument("--url", type=http_url, default=None,
+                   help="a worker's query API, to check the case is on hold first "
+                        "(default $ARREARS_URL or http://127.0.0.1:6066)")
 
 
 @command("release", "lift the hold on a case (publishes ReleaseCase on collections.commands)", _release_args)
@@ -97,13 +120,13 @@ def cmd_release(args: argparse.Namespace) -> int:
         loan_id = loan_id_of_case(args.case_id)
     except ValueError as exc:
         raise ArrearsError(str(exc)) from None
-    status, case = fetch_json(args.url.rstrip("/") + urllib.request.quote(f"/cases/{args.case_id}"))
-    if status != 200:
-        raise ArrearsError(f"case {args.case_id}: {case.get('error', status)}")
-    if case.get("status") != "HOLD":
-        raise ArrearsError(f"case {args.case_id} is not on hold (status {case.get('status')}); nothing to release")
     settings = _settings()
     _logging("release", settings)
+    status, case = fetch_json(worker_url(args, settings) + api_path("cases", args.case_id))
+    if status != 200 or not isinstance(case, dict):
+        raise ArrearsError(f"case {args.case_id}: {case.get('error', status) if isinstance(case, dict) else status}")
+    if case.get("status") != "HOLD":
+        raise ArrearsError(f"case {args.case_id} is not on hold (status {case.get('status')}); nothing to release")
     with LoanEventPublisher(settings) as publisher:
         command = publisher.publish("ReleaseCase", {
             "case_id": args.case_id, "loan_id": loan_id, "requested_by": args.requested_by, "reason": args.reason,

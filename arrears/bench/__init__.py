@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from arrears.argtypes import output_dir, output_file
 from arrears.cli import command
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a CI-sized run (a 50,000-loan book; a few minutes) instead of the full one")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write every figure to FILE as JSON")
-    p.add_argument("--profile", type=Path, metavar="DIR",
+    p.add_argument("--json", type=output_file, metavar="FILE", help="also write every figure to FILE as JSON")
+    p.add_argument("--profile", type=output_dir, metavar="DIR",
                    help="record py-spy profiles of a worker during ingest and the tick into DIR")
-    p.add_argument("--workdir", type=Path, metavar="DIR",
+    p.add_argument("--workdir", type=output_dir, metavar="DIR",
                    help="keep worker logs and data in DIR (default: a temporary directory)")
 
 

@@ -363,3 +363,41 @@ def test_publish_stops_at_a_record_that_breaks_its_schema_naming_line_and_field(
 
     assert result.returncode == 2
     assert "amount" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_publish_is_all_or_nothing_and_running_the_file_again_republishes_the_same_ids(
+    topics: Settings, tmp_path: Path
+) -> None:
+    from producers.jsonlines import derived_event_id, file_digest
+
+    def no_id(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if k != "event_id"}
+
+    lines = [
+        {"type": "LoanOpened", **no_id(opened("AON-1"))},
+        {"type": "RepaymentReceived", **no_id(repayment("AON-1", "P-1")), "amount": "fifty"},
+        {"type": "RepaymentReceived", **no_id(repayment("AON-1", "P-2"))},
+    ]
+    path = tmp_path / "mixed.jsonl"
+    data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    path.write_bytes(data)
+    env = env_for(topics)
+    names = topics.topics
+
+    refused = run(["publish", str(path)], env)
+
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "nothing published" in refused.stderr
+    assert f"{path}:2: RepaymentReceived: amount" in refused.stderr  # the line, not a generated id
+    assert read_topic(topics, names.loan_accounts, idle=0.5, timeout=3) == []
+
+    for _ in range(2):  # the second run: the same file again, e.g. after a broker failure
+        partial = run(["publish", "--continue-on-error", str(path)], env)
+        assert partial.returncode == 1, partial.stderr
+        assert partial.stdout.strip() == "published 2 records"
+        assert f"{path}:2: RepaymentReceived: amount" in partial.stderr
+
+    published = [r.data["event_id"] for t in (names.loan_accounts, names.loan_repayments)  # type: ignore[index]
+                 for r in read_topic(topics, t, min_count=2, idle=0.5)]
+    digest = file_digest(data)
+    assert sorted(published) == sorted([derived_event_id(digest, 1), derived_event_id(digest, 3)] * 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from arrears.kafka import create_topics
 from arrears.settings import Settings
 from consumers.adapter import Adapter
 from consumers.csvformat import WORK_ORDER_COLUMNS
+from consumers.files import outbox_name, read_outbox_rows
 from consumers.simagency import FileDropAgency
 from consumers.simplan import SimProfile
 
@@ -65,37 +67,44 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-def test_work_orders_land_once_each_in_the_dated_outbox_file(
+def outbox_rows(out: Path) -> list[dict[str, str]]:
+    """Every row of the outbox, files in date order (what an agency reading them all gets)."""
+    found: list[dict[str, str]] = []
+    for path in sorted(out.glob("work-orders-*.csv")):
+        found += read_outbox_rows(path)[0]
+    return found
+
+
+def test_work_orders_land_once_each_in_order_in_the_file_of_the_day_they_are_written(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = files_settings(make_settings, tmp_path)
+    # The events' own times are days apart and out of order: the file follows the adapter's day.
     first = [issued("LN-1:1", "AG2"), issued("LN-2:1", "AG2", occurred_at="2026-03-03T01:00:00Z")]
-    later = cancelled("LN-1:1", occurred_at="2026-03-02T09:00:00Z")
+    later = cancelled("LN-1:1", occurred_at="2026-02-08T09:00:00Z")
     out = tmp_path / "out"
+    days = {dt.datetime.now(dt.UTC).date()}
     with Adapter(settings, "AG2", port=free_port()) as adapter:
         adapter.wait_ready()
         publish_work_orders(settings, "AG2", first)
-        wait_for(lambda: len(list(out.glob("*.csv"))) == 2)
+        wait_for(lambda: len(outbox_rows(out)) == 2)
         publish_work_orders(settings, "AG2", [later, first[0]])  # the first again: a re-delivery
-        wait_for(
-            lambda: "WorkOrderCancelled" in (out / "work-orders-2026-03-02.csv").read_text(encoding="utf-8")
-        )
-    day1 = (out / "work-orders-2026-03-02.csv").read_text(encoding="utf-8")
-    assert day1.splitlines()[0] == ",".join(WORK_ORDER_COLUMNS)
-    rows = list(csv.DictReader(io.StringIO(day1)))
-    assert [(r["type"], r["case_id"]) for r in rows] == [
-        ("WorkOrderIssued", "LN-1:1"),
-        ("WorkOrderCancelled", "LN-1:1"),
-    ]
+        wait_for(lambda: len(outbox_rows(out)) >= 3)
+        time.sleep(1)  # the re-delivered one would have arrived by now
+    days.add(dt.datetime.now(dt.UTC).date())
+    rows = outbox_rows(out)
+    assert len(rows) == 3  # the re-delivered one is not written again
+    # Each case's events in order; different cases (partitions) may interleave.
+    assert [r["type"] for r in rows if r["case_id"] == "LN-1:1"] == ["WorkOrderIssued", "WorkOrderCancelled"]
+    assert [r["type"] for r in rows if r["case_id"] == "LN-2:1"] == ["WorkOrderIssued"]
     assert (
         rows[0]["debtor_national_id_masked"] == "**************1234" and rows[0]["overdue_amount"] == "123400"
     )
-    day2 = list(csv.DictReader(io.StringIO((out / "work-orders-2026-03-03.csv").read_text(encoding="utf-8"))))
-    assert [r["case_id"] for r in day2] == ["LN-2:1"]
-    assert sorted(p.name for p in out.iterdir() if p.name != ".work-orders.lock") == [
-        "work-orders-2026-03-02.csv",
-        "work-orders-2026-03-03.csv",
-    ]
+    files = sorted(p.name for p in out.glob("work-orders-*.csv"))
+    assert files and set(files) <= {outbox_name(day) for day in days}
+    for name in files:
+        assert (out / name).read_text(encoding="utf-8").splitlines()[0] == ",".join(WORK_ORDER_COLUMNS)
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644  # the agency's account can read it
 
 
 def test_a_result_file_with_bad_rows_publishes_the_good_rows_and_files_the_rest(
@@ -144,13 +153,7 @@ def test_the_file_drop_agency_reads_the_outbox_and_answers_through_the_inbox(
     with Adapter(settings, "AG2", port=free_port()) as adapter:
         adapter.wait_ready()
         publish_work_orders(settings, "AG2", orders)
-        wait_for(
-            lambda: (
-                len(list((tmp_path / "out").glob("*.csv"))) == 1
-                and (tmp_path / "out" / "work-orders-2026-03-02.csv").read_text().count("WorkOrderIssued")
-                == 12
-            )
-        )
+        wait_for(lambda: len(outbox_rows(tmp_path / "out")) == 12)
         report = agency.work_day(dt.date(2026, 3, 2))
         assert agency.rows_read == 12 and report.cases_worked == 12
         wait_for(lambda: not list((tmp_path / "in").glob("*.csv")))

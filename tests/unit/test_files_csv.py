@@ -21,7 +21,7 @@ from consumers.csvformat import (
     unflatten,
     work_order_row,
 )
-from consumers.files import Inbox, Outbox, outbox_name
+from consumers.files import Inbox
 from consumers.results import Result
 from schemas import SchemaViolationError, from_json, get_codec
 
@@ -68,24 +68,7 @@ def test_updates_and_cancellations_leave_the_columns_they_lack_empty(event: dict
     assert from_json(CATALOG, unflatten(CATALOG, str(event["type"]), row)) == from_json(CATALOG, event)
 
 
-# --------------------------------------------------------------------------- outbox
-def test_outbox_file_is_named_by_the_utc_date_of_occurred_at() -> None:
-    # 23:30 UTC on the 1st is already the 2nd in Shanghai; the file follows UTC.
-    assert outbox_name(dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)) == "work-orders-2026-03-01.csv"
-    assert outbox_name(0) == "work-orders-1970-01-01.csv"
-
-
-def test_outbox_appends_rows_under_one_header_and_never_twice_per_event(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path)
-    first, second = issued("L1:1"), updated("L1:1", occurred_at="2026-03-02T05:00:00Z")
-    at = dt.datetime(2026, 3, 2, 1, tzinfo=dt.UTC)
-    assert outbox.append([(at, first)]) == 1
-    assert outbox.append([(at, first), (at, second)]) == 1  # the first is a re-delivery
-    text = (tmp_path / "work-orders-2026-03-02.csv").read_text(encoding="utf-8")
-    assert text.splitlines()[0] == ",".join(WORK_ORDER_COLUMNS)
-    assert [r["event_id"] for r in _rows(text)] == [first["event_id"], second["event_id"]]
-    # no temp files left behind; the one dot-file is the lock replicas share
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".work-orders.lock", "work-orders-2026-03-02.csv"]
+# The outbox (naming, appending, completion markers, modes) is tested in test_outbox.py.
 
 
 # --------------------------------------------------------------------------- inbox rows

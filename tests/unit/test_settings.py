@@ -290,3 +290,64 @@ def test_the_installed_script_exits_2_without_a_traceback_on_a_bad_environment(t
     assert len(lines) == 1 and lines[0].startswith("arrears topics: error: ")
     assert "ARREARS_PARTITIONS" in lines[0] and "'none'" in lines[0]
     assert SECRET not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("ARREARS_LOG_LEVEL", "LOUD", "expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("ARREARS_URL", "notaurl", "expected an http:// or https:// URL"),
+        ("ARREARS_URL", "http://worker:99999", "expected an http:// or https:// URL"),
+        ("ARREARS_WEB_HOST", "two words", "expected a host name"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092,,", "expected host:port"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "PLAINTEXT://kafka:9092", "expected host:port"),
+        ("SCHEMA_REGISTRY_URL", "registry:8081", "expected the registry's http:// or https:// URL"),
+        ("KAFKA_SASL_MECHANISM", "MAGIC", "'PLAIN'"),
+        ("KAFKA_SSL_CA_LOCATION", "/no/such/ca.pem", "no such file"),
+        ("ARREARS_DATA_DIR", "/dev/null/state", "/dev/null is not a directory"),
+        ("ARREARS_JOURNAL", "sometimes", "boolean"),
+        ("ARREARS_STORE", "disk", "'memory' or 'rocksdb'"),
+    ],
+)
+def test_every_variable_is_checked_up_front_with_one_message_naming_it(
+    clean_env: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    clean_env.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid settings: {variable}: ") and says in message
+    assert "Value error" not in message
+
+
+def test_log_level_and_sasl_mechanism_are_taken_in_any_case(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ARREARS_LOG_LEVEL", "debug")
+    clean_env.setenv("KAFKA_SASL_MECHANISM", "scram-sha-256")
+    settings = load_settings()
+    assert (settings.arrears_log_level, settings.kafka_sasl_mechanism) == ("DEBUG", "SCRAM-SHA-256")
+    assert settings.arrears_url == "http://127.0.0.1:6066" and settings.arrears_web_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("file_mode", "says"),
+    [
+        (420, "quoted octal string"),
+        ("rw-r--r--", "octal permission mode"),
+        ("0444", "owner (the adapter) must keep read and write"),
+        ("0755", "no execute bits"),
+    ],
+)
+def test_a_files_transport_mode_must_be_a_quoted_octal_the_adapter_can_write(file_mode: Any, says: str) -> None:
+    config = config_with()
+    config["agencies"][1]["transport"]["file_mode"] = file_mode
+    message = config_error(config)
+    assert "agencies[1].transport.file_mode" in message and says in message
+
+
+def test_a_files_transport_takes_a_mode_and_a_timezone() -> None:
+    config = config_with()
+    config["agencies"][1]["transport"].update(file_mode="0640", timezone="Asia/Shanghai")
+    transport = parse_config(config).agencies[1].transport
+    assert (transport.file_mode, transport.timezone) == (0o640, "Asia/Shanghai")  # type: ignore[union-attr]
+    config["agencies"][1]["transport"]["timezone"] = "Shanghai"
+    assert "agencies[1].transport.timezone: expected an IANA timezone name" in config_error(config)
