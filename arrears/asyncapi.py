@@ -280,7 +280,7 @@ class _Builder:
         spec = self.specs.get(entry.base)
         present = [r for r in entry.records if r in self.catalog.records]
         planned = [r for r in entry.records if r not in self.catalog.records]
-        config = {**spec.optional_config, **spec.config} if spec else {}
+        config = dict(spec.config) if spec else {}
         lines = [f"{entry.summary} (SPEC {entry.spec})", ""]
         lines.append(f"- **key**: `{entry.key}` (UTF-8, murmur2)"
                      + ("; co-partitioned with the other loan-keyed topics" if entry.co_partitioned else ""))

@@ -74,18 +74,40 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- topics
-@command("topics", "create every topic of the contract (idempotent)")
+def _topics_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--check", action="store_true",
+                   help="only read every topic's settings back and report what differs (exit 1 if anything does)")
+    p.add_argument("--allow-finite-retention", action="store_true",
+                   help="warn instead of failing when the broker will not keep a topic's records forever")
+
+
+@command("topics", "create every topic with its retention, set what differs, and read it back", _topics_args)
 def cmd_topics(args: argparse.Namespace) -> int:
-    from .kafka import create_topics
+    from .kafka import align_topics, check_topics, create_topics
 
     settings = _settings()
     _logging("topics", settings)
-    specs = settings.topics.specs(settings.arrears_partitions, [a.id for a in settings.config.agencies])
-    created = set(create_topics(settings, specs))
+    specs = settings.topic_specs()
+    created: set[str] = set()
+    if not args.check:
+        created = set(create_topics(settings, specs, allow_finite_retention=args.allow_finite_retention))
+        for fixed in align_topics(settings, check_topics(settings, specs)):
+            print(f"set      {fixed.topic}: {fixed.setting}={fixed.wanted} (was {fixed.actual})")
+    problems = check_topics(settings, specs)
+    wrong = {p.topic for p in problems}
     for spec in specs:
-        state = "created" if spec.name in created else "exists"
-        print(f"{state:8} {spec.name} ({spec.partitions} partition{'s' if spec.partitions > 1 else ''})")
-    print(f"{len(created)} created, {len(specs) - len(created)} already there")
+        state = "created" if spec.name in created else ("DIFFERS" if spec.name in wrong else "ok")
+        settings_text = ", ".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
+        print(f"{state:8} {spec.name} ({spec.partitions} partition{'s' if spec.partitions > 1 else ''}"
+              f"{'; ' + settings_text if settings_text else ''})")
+    for problem in problems:
+        print(f"arrears topics: {'warning: ' if args.allow_finite_retention else ''}{problem}", file=sys.stderr)
+    if args.check:
+        print(f"{len(specs) - len(wrong)} as expected, {len(wrong)} differ")
+        return 1 if problems else 0
+    print(f"{len(created)} created, {len(specs) - len(created)} already there, {len(wrong)} differ")
+    if problems and not args.allow_finite_retention:
+        return 1
     return 0
 
 
@@ -177,6 +199,85 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = write_report(settings, args.out, params)
     print(path.resolve())
     return 0
+
+
+# --------------------------------------------------------------------------- dlq
+def _offset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an offset (a whole number >= 0), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an offset (a whole number >= 0), got {text!r}")
+    return value
+
+
+def _dlq_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["list", "show", "replay"],
+                   help="list: counts by reason; show: records decoded with their headers; "
+                        "replay: republish chosen records to their source topic")
+    p.add_argument("topic", help="the source topic or its dead-letter topic (e.g. agency.results or "
+                                 "agency.results.dlq; the topic prefix is added when missing)")
+    p.add_argument("--offset", type=_offset, nargs="+", default=[], help="the dead letters at these offsets")
+    p.add_argument("--partition", type=_offset, default=None, help="only this partition of the dead-letter topic")
+    p.add_argument("--reason", default=None, help="only dead letters with this dlq.reason")
+    p.add_argument("--all", action="store_true", help="replay: every dead letter (narrowed by --partition)")
+    p.add_argument("--dry-run", action="store_true", help="replay: say what would be republished, send nothing")
+    p.add_argument("--unmasked", action="store_true",
+                   help="show: print names, phones and national ids as stored (they are masked by default)")
+
+
+@command("dlq", "what a dead-letter topic holds, and republishing records once their cause is fixed", _dlq_args)
+def cmd_dlq(args: argparse.Namespace) -> int:
+    import json
+
+    from . import deadletters as dl
+
+    settings = _settings()
+    _logging("dlq", settings)
+    topic = dl.dlq_topic_of(settings, args.topic)
+    letters = dl.read_dead_letters(settings, topic)
+    if args.action == "list":
+        chosen = [d for d in letters if args.partition is None or d.partition == args.partition]
+        print(f"{topic}: {len(chosen)} dead letter{'s' if len(chosen) != 1 else ''}")
+        for reason, count in sorted(dl.by_reason(chosen).items()):
+            offsets = [f"{d.partition}@{d.offset}" for d in chosen if d.reason == reason]
+            shown = ", ".join(offsets[:8]) + (f", ... ({len(offsets) - 8} more)" if len(offsets) > 8 else "")
+            print(f"  {reason:20} {count:6}   {shown}")
+        return 0
+    if args.action == "show":
+        from schemas import get_codec
+
+        chosen = dl.choose(letters, offsets=args.offset, partition=args.partition, reason=args.reason,
+                           everything=args.all or not (args.offset or args.reason))
+        codec = get_codec(settings.schema_registry_url)
+        for letter in chosen:
+            body = dl.describe(letter, codec, codec.catalog)
+            if not args.unmasked:
+                body = _masked(body)
+            print(json.dumps(body, ensure_ascii=False, indent=2))
+        return 0
+    chosen = dl.choose(letters, offsets=args.offset, partition=args.partition, reason=args.reason,
+                       everything=args.all)
+    if not chosen:
+        print(f"{topic}: nothing matches; nothing republished")
+        return 0
+    if args.dry_run:
+        for letter in chosen:
+            print(f"would republish {letter.partition}@{letter.offset} ({letter.reason}) to {letter.source_topic}")
+        return 0
+    for letter, target, partition, offset in dl.replay(settings, chosen):
+        print(f"republished {letter.partition}@{letter.offset} ({letter.reason}) to {target}[{partition}]@{offset}")
+    return 0
+
+
+def _masked(body: dict[str, Any]) -> dict[str, Any]:
+    """The decoded record with names, phones and national ids masked (the dead letter is unchanged)."""
+    from .privacy import mask_record
+
+    if isinstance(body.get("record"), dict):
+        body = {**body, "record": mask_record(body["record"])}
+    return body
 
 
 # --------------------------------------------------------------------------- asyncapi

@@ -149,6 +149,8 @@ class Policy(_Frozen):
 
 class ArrearsConfig(_Frozen):
     grace_days: int = Field(default=0, ge=0)
+    # Work-order topics carry debtors' personal data to agencies: they are deliveries, not records.
+    work_order_retention_days: int = Field(default=30, ge=1)
     calendar: str = "CN"
     buckets: dict[str, int] | None = Field(
         default=None, description="bucket name -> lowest DPD in it; the first must start at 0"

@@ -5,10 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    OffsetSpec,
+    ResourceType,
+)
 
 from .errors import BrokerError
 from .settings import Settings
@@ -54,21 +63,24 @@ def existing_topics(admin: AdminClient, timeout: float = 10.0) -> dict[str, int]
     return {name: len(meta.partitions) for name, meta in metadata.topics.items() if not meta.error}
 
 
-def create_topics(settings: Settings, specs: Iterable[TopicSpec], timeout: float = 30.0) -> list[str]:
-    """Create the topics that do not exist yet; return the names created (idempotent).
+def create_topics(settings: Settings, specs: Iterable[TopicSpec], timeout: float = 30.0, *,
+                  allow_finite_retention: bool = False) -> list[str]:
+    """Create the topics that do not exist yet, with their configs; return the names created (idempotent).
 
-    Topic configs the broker refuses (the embedded broker knows no compaction or retention
-    settings) are dropped with a warning rather than failing the command.
+    A config the broker refuses stops the command with the topic and setting named, unless
+    *allow_finite_retention*: then the topic is created without it and a warning says so
+    (for brokers that cannot keep everything; :func:`check_topics` reports it afterwards).
     """
     admin = make_admin(settings)
     have = existing_topics(admin)
-    wanted = [s for s in specs if s.name not in have]
+    specs = list(specs)
     for spec in specs:
         if spec.name in have and have[spec.name] != spec.partitions:
             log.warning("topic %s has %d partitions, expected %d", spec.name, have[spec.name], spec.partitions)
     created: list[str] = []
-    for spec in wanted:
-        for config in ({**spec.optional_config, **spec.config}, dict(spec.config)):
+    for spec in (s for s in specs if s.name not in have):
+        attempts = [dict(spec.config), {}] if allow_finite_retention and spec.config else [dict(spec.config)]
+        for config in attempts:
             futures = admin.create_topics(
                 [NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=-1, config=config)],
                 operation_timeout=timeout,
@@ -79,13 +91,93 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec], timeout: float
                 code = exc.args[0].name() if exc.args and hasattr(exc.args[0], "name") else ""
                 if code == "TOPIC_ALREADY_EXISTS":
                     break
-                if config and config != spec.config:
-                    log.warning("broker refused configs %s for %s (%s); creating without them", config, spec.name, code)
+                if config and config is not attempts[-1]:
+                    log.warning("broker refused %s for topic %s (%s); creating it without them because "
+                                "--allow-finite-retention was given", _settings_text(config), spec.name, code)
                     continue
-                raise BrokerError(f"cannot create topic {spec.name}: {exc}") from exc
+                raise BrokerError(f"cannot create topic {spec.name} with {_settings_text(config)}: {exc}") from exc
             created.append(spec.name)
             break
     return created
+
+
+@dataclass(frozen=True)
+class TopicProblem:
+    """A topic whose configuration differs from what Arrears needs."""
+
+    topic: str
+    setting: str
+    wanted: str
+    actual: str | None
+
+    def __str__(self) -> str:
+        found = "missing" if self.actual is None else f"{self.actual!r}"
+        why = " (the topic must keep everything: a rebuild replays it)" if self.wanted == "-1" else ""
+        return f"{self.topic}: {self.setting} is {found}, expected {self.wanted!r}{why}"
+
+
+def describe_topic_configs(settings: Settings, names: Iterable[str],
+                           timeout: float = 30.0) -> dict[str, dict[str, str]]:
+    """{topic: {setting: value}} as the broker reports them."""
+    admin = make_admin(settings)
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    if not resources:
+        return {}
+    try:
+        futures = admin.describe_configs(resources, request_timeout=timeout)
+        return {resource.name: {k: v.value for k, v in future.result(timeout).items()}
+                for resource, future in futures.items()}
+    except KafkaException as exc:
+        raise BrokerError(f"cannot read topic configs: {exc}") from exc
+
+
+def check_topics(settings: Settings, specs: Iterable[TopicSpec], timeout: float = 30.0) -> list[TopicProblem]:
+    """Read every topic's configs back and report each setting that differs from its spec.
+
+    A topic that does not exist is reported as a missing ``partitions`` setting.
+    """
+    specs = list(specs)
+    have = existing_topics(make_admin(settings))
+    problems = [TopicProblem(s.name, "partitions", str(s.partitions), None) for s in specs if s.name not in have]
+    present = [s for s in specs if s.name in have]
+    configs = describe_topic_configs(settings, [s.name for s in present if s.config], timeout)
+    for spec in present:
+        if have[spec.name] != spec.partitions:
+            problems.append(TopicProblem(spec.name, "partitions", str(spec.partitions), str(have[spec.name])))
+        actual = configs.get(spec.name, {})
+        for setting, wanted in spec.config.items():
+            if actual.get(setting) != wanted:
+                problems.append(TopicProblem(spec.name, setting, wanted, actual.get(setting)))
+    return problems
+
+
+def align_topics(settings: Settings, problems: Iterable[TopicProblem], timeout: float = 30.0) -> list[TopicProblem]:
+    """Set the differing configs of existing topics (partition counts are never changed); return those set."""
+    by_topic: dict[str, list[TopicProblem]] = {}
+    for problem in problems:
+        if problem.setting != "partitions":
+            by_topic.setdefault(problem.topic, []).append(problem)
+    if not by_topic:
+        return []
+    admin = make_admin(settings)
+    resources = [
+        ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+            ConfigEntry(p.setting, p.wanted, incremental_operation=AlterConfigOpType.SET) for p in items])
+        for topic, items in by_topic.items()
+    ]
+    done: list[TopicProblem] = []
+    for resource, future in admin.incremental_alter_configs(resources, request_timeout=timeout).items():
+        try:
+            future.result(timeout)
+            done.extend(by_topic[resource.name])
+        except KafkaException as exc:
+            log.warning("broker refused to set %s on %s: %s",
+                        ", ".join(p.setting for p in by_topic[resource.name]), resource.name, exc)
+    return done
+
+
+def _settings_text(config: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(config.items())) or "no settings"
 
 
 class OffsetReader:

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .config import ArrearsConfig, WebhookTransport, load_config
 from .errors import ConfigError
-from .topics import TopicNames
+from .topics import TopicNames, TopicSpec, internal_specs
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
@@ -163,6 +163,18 @@ class Settings(BaseSettings):
     @cached_property
     def topics(self) -> TopicNames:
         return TopicNames(self.arrears_topic_prefix)
+
+    def topic_specs(self, *, internal: bool = True) -> list[TopicSpec]:
+        """Every topic this deployment needs, with partitions and retention (SPEC §2).
+
+        *internal* adds the processor's own topics (tick markers, table changelogs).
+        """
+        config = self.config
+        specs = self.topics.specs(self.arrears_partitions, [a.id for a in config.agencies],
+                                  work_order_retention_days=config.work_order_retention_days)
+        if internal:
+            specs += internal_specs(self.arrears_app_id, self.arrears_partitions)
+        return specs
 
     def kafka_config(self) -> dict[str, Any]:
         """librdkafka settings shared by every confluent-kafka client."""

@@ -36,7 +36,28 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
-    optional_config: dict[str, str] = field(default_factory=dict)  # dropped where the broker refuses it
+
+
+KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete"}
+COMPACTED_FOREVER = {"retention.ms": "-1", "cleanup.policy": "compact"}
+#: The processor's tables; each has a changelog topic named ``<app id>-<table>-changelog``.
+TABLES = ("loans",)
+
+
+def ticks_topic(app_id: str) -> str:
+    """The processor's per-partition tick markers (internal, named under the app id)."""
+    return f"{app_id}-ticks"
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    """A Faust table's changelog, as Faust names it."""
+    return f"{app_id}-{table}-changelog"
+
+
+def internal_specs(app_id: str, partitions: int) -> list[TopicSpec]:
+    """The processor's own topics: its state, kept forever (changelogs compacted)."""
+    return [TopicSpec(ticks_topic(app_id), partitions, KEEP_FOREVER),
+            *(TopicSpec(changelog_topic(app_id, t), partitions, COMPACTED_FOREVER) for t in TABLES)]
 
 
 @dataclass(frozen=True)
@@ -109,19 +130,25 @@ class TopicNames:
             return self.name(topic)
         return topic
 
-    def specs(self, partitions: int, agency_ids: Iterable[str] = ()) -> list[TopicSpec]:
-        """Every topic of SPEC §2 with its partitioning and retention."""
-        keep_forever = {"retention.ms": "-1", "cleanup.policy": "delete"}
-        specs = [TopicSpec(t, partitions, optional_config=keep_forever) for t in self.inputs[:3]]
+    def specs(self, partitions: int, agency_ids: Iterable[str] = (), *,
+              work_order_retention_days: int = 30) -> list[TopicSpec]:
+        """Every topic of SPEC §2 with its partitioning and retention.
+
+        Topics whose records change state are the system of record a rebuild replays: they
+        keep everything. Work orders are deliveries of personal data: they age out.
+        """
+        agency_ids = list(agency_ids)
+        specs = [TopicSpec(t, partitions, KEEP_FOREVER) for t in self.inputs[:3]]
         specs += [
-            TopicSpec(self.business_date, 1, optional_config=keep_forever),
-            TopicSpec(self.agency_results, partitions),
-            TopicSpec(self.commands, partitions),
+            TopicSpec(self.business_date, 1, KEEP_FOREVER),
+            TopicSpec(self.agency_results, partitions, KEEP_FOREVER),
+            TopicSpec(self.commands, partitions, KEEP_FOREVER),
             TopicSpec(self.cases, partitions),
-            TopicSpec(self.case_state, partitions, optional_config={"cleanup.policy": "compact"}),
+            TopicSpec(self.case_state, partitions, {"cleanup.policy": "compact"}),
             TopicSpec(self.compliance, partitions),
         ]
-        specs += [TopicSpec(self.work_orders(a), partitions) for a in agency_ids]
+        work_order_retention = {"retention.ms": str(work_order_retention_days * 86_400_000), "cleanup.policy": "delete"}
+        specs += [TopicSpec(self.work_orders(a), partitions, work_order_retention) for a in agency_ids]
         dlqs = [TopicSpec(self.dlq(s.name), s.partitions) for s in specs if s.name in self.dlq_sources(agency_ids)]
         return specs + dlqs
 

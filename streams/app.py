@@ -12,9 +12,9 @@ from typing import Any
 
 import faust
 
-from arrears.kafka import OffsetReader, create_topics
+from arrears.kafka import OffsetReader, check_topics, create_topics
 from arrears.settings import Settings
-from arrears.topics import TopicSpec
+from arrears.topics import TopicSpec, internal_specs, ticks_topic
 
 from . import faust_fixes
 from .processor import Processor
@@ -38,12 +38,12 @@ class Worker:
 
 
 def ticks_topic_name(settings: Settings) -> str:
-    return f"{settings.arrears_app_id}-ticks"
+    return ticks_topic(settings.arrears_app_id)
 
 
 def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
-    """Topics the worker needs beyond the contract's (created before Faust starts)."""
-    return [TopicSpec(ticks_topic_name(settings), settings.arrears_partitions)]
+    """Topics the worker needs beyond the contract's (created before Faust starts, kept forever)."""
+    return internal_specs(settings.arrears_app_id, settings.arrears_partitions)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -175,7 +175,9 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
 
 
 def prepare_topics(settings: Settings) -> None:
-    """Create the contract's topics and the worker's own internal ones when missing."""
-    agencies = [a.id for a in settings.config.agencies]
-    specs = settings.topics.specs(settings.arrears_partitions, agencies) + internal_topic_specs(settings)
+    """Create the contract's topics and the worker's own internal ones when missing, and warn
+    about topics whose retention would not keep what a rebuild needs (``arrears topics`` fixes it)."""
+    specs = settings.topic_specs()
     create_topics(settings, specs)
+    for problem in check_topics(settings, specs):
+        log.warning("topic check: %s; run `arrears topics` to set it", problem)

@@ -221,13 +221,47 @@ def test_topics_creates_every_topic_with_prefix_partitions_and_agencies_and_is_i
     expected = expected_topics(topic_prefix, 3, ["AG1", "AG_2"])
     assert {name: have.get(name) for name in expected} == expected
     created = [line.split()[1] for line in first.stdout.splitlines() if line.startswith("created")]
-    assert sorted(created) == sorted(have)
-    assert first.stdout.splitlines()[-1] == f"{len(have)} created, 0 already there"
+    internal = [f"{settings.arrears_app_id}-ticks", f"{settings.arrears_app_id}-loans-changelog"]
+    assert sorted(created) == sorted([*have, *internal])
+    assert first.stdout.splitlines()[-1] == f"{len(created)} created, 0 already there, 0 differ"
 
     second = run(["topics"], env)
 
     assert second.returncode == 0, second.stderr
-    assert second.stdout.splitlines()[-1] == f"0 created, {len(have)} already there"
+    assert second.stdout.splitlines()[-1] == f"0 created, {len(created)} already there, 0 differ"
+
+
+def test_topics_keeps_every_state_bearing_topic_forever_and_work_orders_for_their_days(
+    make_settings: Callable[..., Settings], topic_prefix: str, unique: str
+) -> None:
+    from arrears.kafka import describe_topic_configs
+
+    agencies = [{"id": "AG1", "buckets": ["M2"], "capacity": 10,
+                 "transport": {"type": "files", "outbox": "/tmp/out", "inbox": "/tmp/in"}}]
+    settings = make_settings({"agencies": agencies, "work_order_retention_days": 14},
+                             arrears_app_id=f"app-{unique}")
+    env = env_for(settings, ARREARS_APP_ID=settings.arrears_app_id, ARREARS_PARTITIONS="2")
+    admin = AdminClient(settings.kafka_config())
+    # An existing deployment made with the broker's defaults: a week's retention on results.
+    results = f"{topic_prefix}agency.results"
+    admin.create_topics([NewTopic(results, 2, config={"retention.ms": "604800000"})])[results].result(10)
+
+    check = run(["topics", "--check"], env)
+    assert check.returncode == 1
+    assert f"{results}: retention.ms is '604800000', expected '-1'" in check.stderr
+
+    fixed = run(["topics"], env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert f"set      {results}: retention.ms=-1 (was 604800000)" in fixed.stdout
+    assert run(["topics", "--check"], env).returncode == 0
+
+    forever = [f"{topic_prefix}{base}" for base in (*INPUT_BASES, "calendar.business-date")]
+    forever += [f"{settings.arrears_app_id}-ticks", f"{settings.arrears_app_id}-loans-changelog"]
+    configs = describe_topic_configs(settings, [*forever, f"{topic_prefix}agency.AG1.work-orders"])
+    for topic in forever:
+        assert configs[topic]["retention.ms"] == "-1", topic
+    assert configs[f"{settings.arrears_app_id}-loans-changelog"]["cleanup.policy"] == "compact"
+    assert configs[f"{topic_prefix}agency.AG1.work-orders"]["retention.ms"] == str(14 * 86_400_000)
 
 
 # --------------------------------------------------------------------------- clock and publish

@@ -121,7 +121,7 @@ def test_channels_carry_the_partitions_and_retention_that_arrears_topics_sets(do
     for name, spec in specs.items():
         binding = channels[name]["bindings"]["kafka"]
         assert binding["partitions"] == spec.partitions, name
-        config = {**spec.optional_config, **spec.config}
+        config = dict(spec.config)
         if "retention.ms" in config:
             assert binding["topicConfiguration"]["retention.ms"] == int(config["retention.ms"]), name
         if "cleanup.policy" in config:
