@@ -122,11 +122,10 @@ def _hold(state: LoanState, case: Case, result: ev.AgencyResult, step: Step) -> 
 def _contact(state: LoanState, attempt: ev.ContactAttempted, case: Case | None, order: WorkOrder | None,
              ctx: Context, step: Step) -> LoanState:
     record = compliance.ContactRecord.from_event(attempt)
-    state = _count_in_budget(state, record, ctx, step)
-    timezone = _timezone(state, ctx)
     if case is None or order is None:
+        state = _count_in_budget(state, record, ctx, step)
         on_hold, ceased = case.on_hold_at(record.attempted_at) if case is not None else (False, False)
-        findings = compliance.judge_contact(record, ctx.rules.policy, timezone, authorized=False,
+        findings = compliance.judge_contact(record, ctx.rules.policy, _timezone(state, ctx), authorized=False,
                                             on_hold=on_hold, ceased=ceased)
         state, _ = _flag(state, frozenset(), record, findings, step)  # judged once: the agency never held it
         step.reject(attempt, _not_assigned(attempt, case, order), NOT_ASSIGNED)
@@ -136,10 +135,12 @@ def _contact(state: LoanState, attempt: ev.ContactAttempted, case: Case | None, 
     state = state.with_tally(attempt.agency_id, attempts=1, contacts=int(reached),
                              right_party_contacts=int(right_party))
     last = record.attempted_at if case.last_contact_at is None else max(case.last_contact_at, record.attempted_at)
-    case = replace(case, contact_attempts=case.contact_attempts + 1, last_contact_at=last,
-                   contacts=(*case.contacts, record) if case.is_open else case.contacts)
-    state = state.with_case(case)
-    return _judge_on_case(state, case, record, ctx, step)
+    state = state.with_case(replace(case, contact_attempts=case.contact_attempts + 1, last_contact_at=last,
+                                    contacts=(*case.contacts, record) if case.is_open else case.contacts))
+    state = _count_in_budget(state, record, ctx, step)
+    recorded = state.find_case(case.case_id)
+    assert isinstance(recorded, Case)
+    return _judge_on_case(state, recorded, record, ctx, step)
 
 
 def _judge_on_case(state: LoanState, case: Case, record: compliance.ContactRecord, ctx: Context,
