@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+
 from arrears.errors import PublishError
 from schemas import Catalog, CodecError
 

@@ -161,6 +161,7 @@ class HttpBehaviour:
     delay_seconds: float = 0.0  # answer this late (a slow agency)
     retry_after: str | None = None  # Retry-After header sent with failures
     status_for: Callable[[Mapping[str, Any]], int | None] | None = None  # per-body override
+    delay_for: Callable[[Mapping[str, Any]], float] | None = None  # per-body delay (one slow case)
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,14 @@ class HttpAgency(SimulatedAgency):
         key = request.headers.get(IDEMPOTENCY_HEADER)
         signed = bool(verify(self.secrets, body, request.headers.get(SIGNATURE_HEADER), time.time()))
         behaviour = self.behaviour
-        if behaviour.delay_seconds:
-            await asyncio.sleep(behaviour.delay_seconds)
+        delay = behaviour.delay_seconds
+        if behaviour.delay_for is not None:
+            try:
+                delay += behaviour.delay_for(json.loads(body))
+            except ValueError:
+                pass
+        if delay:
+            await asyncio.sleep(delay)
         status, obj = self._decide(body, key, signed, behaviour)
         with self.lock:
             self.deliveries.append(
