@@ -84,6 +84,11 @@ class TopicNames:
     def commands(self) -> str:
         return self.name("collections.commands")
 
+    @property
+    def audit(self) -> str:
+        """Who saw whose personal data unmasked (PiiAccessed, key customer_id): kept forever."""
+        return self.name("collections.audit")
+
     def work_orders(self, agency_id: str) -> str:
         return self.name(f"agency.{agency_id}.work-orders")
 
@@ -120,6 +125,7 @@ class TopicNames:
             TopicSpec(self.cases, partitions),
             TopicSpec(self.case_state, partitions, optional_config={"cleanup.policy": "compact"}),
             TopicSpec(self.compliance, partitions),
+            TopicSpec(self.audit, partitions, optional_config=keep_forever),
         ]
         specs += [TopicSpec(self.work_orders(a), partitions) for a in agency_ids]
         dlqs = [TopicSpec(self.dlq(s.name), s.partitions) for s in specs if s.name in self.dlq_sources(agency_ids)]

@@ -17,6 +17,7 @@ from arrears.settings import Settings
 from arrears.topics import TopicSpec
 
 from . import faust_fixes, lag
+from .access import web_bind
 from .fanout import CalendarFanout
 from .processor import Processor
 
@@ -112,7 +113,7 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         topic_allow_declare=True,
         web_port=web_port,
         web_host=web_host,
-        web_bind="0.0.0.0",
+        web_bind=web_bind(settings),  # 127.0.0.1 unless api.tokens protect the query API (SPEC §7)
         canonical_url=f"http://{web_host}:{web_port}",
         table_standby_replicas=0,
         worker_redirect_stdouts=False,
