@@ -304,7 +304,9 @@ def register_views(worker: Worker, table: Any) -> None:
     @app.page("/agencies")
     @guarded
     async def agencies(web: Any, request: Any, who: Principal) -> Any:
-        return web.json({"agencies": [a.id for a in worker.settings.config.agencies]})
+        """The configured agencies, and who asks (the ops page's first question: it checks the token)."""
+        return web.json({"agencies": [a.id for a in worker.settings.config.agencies],
+                         "token": who.name if tokens.enabled else None, "scopes": sorted(who.scopes)})
 
     @app.page("/agencies/{agency_id}/cases")
     @guarded
