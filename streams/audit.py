@@ -45,9 +45,10 @@ def pii_accessed(token_name: str, endpoint: str, customer_id: str, *, loan_id: s
 class AuditLog:
     """Appends PiiAccessed to ``collections.audit`` (key customer_id), waiting for the broker's ack."""
 
-    def __init__(self, settings: Settings, codec: Codec) -> None:
+    def __init__(self, settings: Settings, codec: Codec, ack_timeout: float = ACK_TIMEOUT_SECONDS) -> None:
         self.settings = settings
         self.codec = codec
+        self.ack_timeout = ack_timeout
         self.topic = settings.topics.audit
         self._producer: Producer | None = None
         self._lock = threading.Lock()
@@ -55,7 +56,7 @@ class AuditLog:
     def _client(self) -> Producer:
         with self._lock:
             if self._producer is None:
-                self._producer = make_producer(self.settings, **{"message.timeout.ms": int(ACK_TIMEOUT_SECONDS * 1000)})
+                self._producer = make_producer(self.settings, **{"message.timeout.ms": int(self.ack_timeout * 1000)})
             return self._producer
 
     def append(self, record: dict[str, Any]) -> None:
@@ -75,9 +76,9 @@ class AuditLog:
                              on_delivery=on_delivery)
         except (BufferError, KafkaError, ValueError) as exc:
             raise AuditError(f"{self.topic}: {exc}") from exc
-        producer.flush(ACK_TIMEOUT_SECONDS)
+        producer.flush(self.ack_timeout + 1.0)
         if not done.is_set():
-            raise AuditError(f"{self.topic}: no acknowledgement within {ACK_TIMEOUT_SECONDS:.0f}s")
+            raise AuditError(f"{self.topic}: no acknowledgement within {self.ack_timeout:.0f}s")
         if outcome:
             raise AuditError(f"{self.topic}: {outcome[0]}")
 
@@ -91,5 +92,5 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             if self._producer is not None:
-                self._producer.flush(ACK_TIMEOUT_SECONDS)
+                self._producer.flush(self.ack_timeout)
                 self._producer = None

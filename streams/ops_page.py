@@ -397,7 +397,7 @@ async function refresh() {
 
 // A sign-in link carries the token in the fragment (#token=...&case=...), which no server sees;
 // it moves to sessionStorage and leaves the address bar at once. "#<case id>" is a bare lookup.
-(function readFragment() {
+function readFragment() {
   const hash = location.hash.slice(1);
   if (!hash) return;
   const params = new URLSearchParams(hash.includes("=") ? hash : "case=" + hash);
@@ -406,7 +406,9 @@ async function refresh() {
   if (caseId) document.getElementById("case-id").value = caseId;
   history.replaceState(null, "", location.pathname + location.search +
                        (caseId ? "#case=" + encodeURIComponent(caseId) : ""));
-})();
+}
+window.addEventListener("hashchange", () => { readFragment(); start(); });  // a link followed in this tab
+readFragment();
 start();
 </script>
 </body>
