@@ -86,8 +86,9 @@ def consumer_config(settings: Settings, agency: Agency) -> dict[str, Any]:
     }
     if isinstance(agency.transport, WebhookTransport):
         t = agency.transport
-        # One event may take its whole retry budget between two polls; the group must not
-        # evict us for that, or another member would deliver the same event concurrently.
+        # Deliveries run in lanes while the loop keeps polling, but the sequential interface
+        # (WebhookSender.deliver) may spend an event's whole retry budget between two polls; the
+        # group must not evict us for that, or another member would deliver it concurrently.
         budget_ms = int(worst_case_seconds(t.max_attempts, t.timeout_seconds, t.backoff_max_seconds) * 1000)
         extra["max.poll.interval.ms"] = max(300_000, budget_ms + 60_000)
     return client_config(settings, **extra)
