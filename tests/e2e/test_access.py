@@ -77,20 +77,25 @@ def secured(make_settings: Any, unique: str, tmp_path: Path) -> Any:
     create_topics(settings, settings.topics.specs(6, ["AG1"]) + internal_topic_specs(settings))
     env = env_for(settings, ARREARS_APP_ID=settings.arrears_app_id, ARREARS_DATA_DIR=str(tmp_path / "d"), **TOKENS)
     worker = WorkerProcess(env, free_port(), tmp_path).start()
+    other = WorkerProcess(env, free_port(), tmp_path, name="other").start()
     publisher = LoanEventPublisher(settings)
     try:
         worker.wait_ready()
+        other.wait_ready()
+        wait_until(lambda: all(w.health()[0] == 200 and w.health()[1]["partitions"] for w in (worker, other)), 60,
+                   message="the partitions shared by the two workers")
         _book(publisher)
         wait_until(lambda: get_json(f"{worker.url}/portfolio", token=READER)[1].get("open_cases") == 2, 60,
                    message="two open cases")
-        yield settings, env, worker
+        yield settings, env, worker, other
     finally:
         publisher.close()
+        other.stop()
         worker.stop()
 
 
 def test_tokens_scopes_masking_and_the_audit_of_unmasked_answers(secured: Any) -> None:
-    settings, env, worker = secured
+    settings, env, worker, other = secured
     url = worker.url
     assert listening_addresses(worker.port) == {"0.0.0.0"}  # tokens protect it: every interface
 
@@ -122,7 +127,7 @@ def test_tokens_scopes_masking_and_the_audit_of_unmasked_answers(secured: Any) -
         assert not any(value in str(timeline) for value in (NAME, PHONE, NATIONAL_ID, *CONTACT))
 
     # pii: whole, and each such answer audited (after it is on record)
-    status, loan = get_json(f"{url}/loans/ACC-L2", token=AUDITOR)
+    status, loan = get_json(f"{url}/loans/ACC-L2", token=AUDITOR)  # (routed or not: one audit record)
     assert status == 200
     assert (loan["customer"]["name"], loan["customer"]["phone"], loan["customer"]["national_id"]) == (
         NAME, PHONE, NATIONAL_ID)
@@ -132,6 +137,14 @@ def test_tokens_scopes_masking_and_the_audit_of_unmasked_answers(secured: Any) -
     assert {k: record.data[k] for k in ("token_name", "endpoint", "case_id", "loan_id", "customer_id")} == {
         "token_name": "compliance", "endpoint": "GET /loans/ACC-L2", "case_id": None, "loan_id": "ACC-L2",
         "customer_id": "ACC-C2"}
+
+    # Either worker answers for any case: a request forwarded to the owner carries the caller's token.
+    for case_id in ("ACC-L1:1", "ACC-L2:1"):
+        answers = [get_json(f"{base}/cases/{case_id}", token=READER) for base in (url, other.url)]
+        assert answers[0] == answers[1] and answers[0][0] == 200, answers
+        assert get_json(f"{other.url}/cases/{case_id}", token=ACTOR)[0] == 403
+    status, portfolio = get_json(f"{other.url}/portfolio", token=READER)
+    assert (status, portfolio["open_cases"], portfolio["unreachable_workers"]) == (200, 2, 0)
 
     # GET /cases/{id}: CaseState exactly in JSON form, no internal fields
     status, case = get_json(f"{url}/cases/ACC-L1:1", token=READER)
