@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .domain.allocation import AgencyTerms, AllocationRules
 from .domain.buckets import DEFAULT_BUCKETS, BucketScheme
@@ -21,6 +21,7 @@ from .domain.state import Rules
 from .errors import ConfigError
 
 AGENCY_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -30,19 +31,35 @@ class _Frozen(BaseModel):
 
 class WebhookTransport(_Frozen):
     type: Literal["webhook"]
+    # Declared before url: url's check reads it.
+    allow_insecure_http: bool = False  # http:// URLs for local testing and the demo only
     url: str
-    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # The variable holds the secret, or two comma-separated during a rotation (sign with the
+    # first, accept either); read by the adapter at start (consumers.signing.parse_secrets).
+    secret_env: str = Field(pattern=_ENV_NAME)
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=6, ge=1)
     backoff_initial_seconds: float = Field(default=0.5, gt=0)
     backoff_max_seconds: float = Field(default=30.0, gt=0)
+    # Deliveries in flight at once; each case's events still go one after the other, in order.
+    max_in_flight: int = Field(default=8, ge=1, le=256)
+    # While the agency refuses our requests as a whole (401, 403, 404, ...), delivery is paused
+    # and the refused event is tried again this often.
+    paused_retry_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value
+    def _https_url(cls, value: str, info: ValidationInfo) -> str:
+        if value.startswith("https://"):
+            return value
+        if value.startswith("http://"):
+            if info.data.get("allow_insecure_http"):
+                return value
+            raise ValueError(
+                "http:// would send debtors' personal data unencrypted: use an https:// URL "
+                "(allow_insecure_http: true in the transport permits http:// for local testing)"
+            )
+        raise ValueError("expected an https:// URL")
 
 
 class FilesTransport(_Frozen):
@@ -52,7 +69,7 @@ class FilesTransport(_Frozen):
     poll_seconds: float = Field(default=2.0, gt=0)
     # Optional: a file-drop agency may also POST results to the adapter's /results, signed
     # with the secret this variable holds; without it /results answers 404 for this agency.
-    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_env: str | None = Field(default=None, pattern=_ENV_NAME)
     # Whose calendar day names the outbox file the adapter writes to (SPEC §6).
     timezone: str = "UTC"
     # Permissions of the files the agency reads (outbox files, their .done markers, rejected rows):
@@ -147,6 +164,36 @@ class Policy(_Frozen):
         return PROFILES[self.profile].with_overrides(**overrides)
 
 
+Scope = Literal["read", "pii", "act"]
+
+
+class ApiToken(_Frozen):
+    """One bearer token of the query API and the ops page (SPEC §7); its value lives in ``token_env``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]+$")  # recorded in PiiAccessed and in commands it publishes
+    token_env: str = Field(pattern=_ENV_NAME)
+    scopes: tuple[Scope, ...] = Field(min_length=1)
+
+
+class Api(_Frozen):
+    """Access to the workers' query API: with no tokens it listens on 127.0.0.1 only."""
+
+    tokens: tuple[ApiToken, ...] = ()
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Api:
+        names: set[str] = set()
+        variables: set[str] = set()
+        for i, token in enumerate(self.tokens):
+            if token.name in names:
+                raise ValueError(f"tokens[{i}].name: duplicate token name {token.name!r}")
+            if token.token_env in variables:
+                raise ValueError(f"tokens[{i}].token_env: {token.token_env} already holds another token")
+            names.add(token.name)
+            variables.add(token.token_env)
+        return self
+
+
 class ArrearsConfig(_Frozen):
     grace_days: int = Field(default=0, ge=0)
     # Work-order topics carry debtors' personal data to agencies: they are deliveries, not records.
@@ -158,6 +205,7 @@ class ArrearsConfig(_Frozen):
     internal_buckets: tuple[str, ...] = ()
     agencies: tuple[Agency, ...] = ()
     policy: Policy = Policy()
+    api: Api = Api()
 
     @model_validator(mode="after")
     def _consistent(self) -> ArrearsConfig:

@@ -92,7 +92,7 @@ class AgencyKpis:
     right_party_contact_rate: float  # attempts that reached the debtor / attempts
     promises: int
     promise_rate: float  # promises to pay / right-party contacts
-    promise_kept_rate: float  # kept / (kept + broken)
+    promise_kept_rate: float | None  # kept / (kept + broken); None until a promise was judged
     promises_kept: int
     promises_broken: int
     amount_recovered: int  # drop in overdue amount while the case was assigned to the agency
@@ -400,7 +400,7 @@ class Figures:
                 right_party_contact_rate=_ratio(s.right_party_contacts, s.contacts),
                 promises=s.promises,
                 promise_rate=_ratio(s.promises, s.right_party_contacts),
-                promise_kept_rate=_ratio(s.kept, s.kept + s.broken),
+                promise_kept_rate=s.kept / (s.kept + s.broken) if s.kept + s.broken else None,
                 promises_kept=s.kept,
                 promises_broken=s.broken,
                 amount_recovered=s.recovered,

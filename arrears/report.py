@@ -101,8 +101,9 @@ def money(minor: int, currency: str = "CNY") -> str:
     return f"{sign}{symbol}{major:,}.{cents:02d}"
 
 
-def percent(share: float) -> str:
-    return f"{share * 100:.1f}%"
+def percent(share: float | None) -> str:
+    """A share as a percentage; "—" for a rate with nothing to divide by (e.g. no promise judged yet)."""
+    return "—" if share is None else f"{share * 100:.1f}%"
 
 
 def _esc(value: Any) -> str:
@@ -199,7 +200,7 @@ def chart_agency_kpis(kpis: Sequence[AgencyKpis]) -> str:
     width = 0.8 / len(kpis)
     for i, k in enumerate(kpis):
         xs = [m + (i - (len(kpis) - 1) / 2) * width for m in range(len(measures))]
-        ax.bar(xs, [getattr(k, attr) * 100 for _, attr in measures], width, label=k.agency_id,
+        ax.bar(xs, [(getattr(k, attr) or 0.0) * 100 for _, attr in measures], width, label=k.agency_id,
                color=AGENCY_COLOURS[i % len(AGENCY_COLOURS)])
     ax.set_xticks(range(len(measures)), [label for label, _ in measures])
     ax.set_ylabel("%")

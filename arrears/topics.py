@@ -105,6 +105,11 @@ class TopicNames:
     def commands(self) -> str:
         return self.name("collections.commands")
 
+    @property
+    def audit(self) -> str:
+        """Who saw whose personal data unmasked (PiiAccessed, key customer_id): kept forever."""
+        return self.name("collections.audit")
+
     def work_orders(self, agency_id: str) -> str:
         return self.name(f"agency.{agency_id}.work-orders")
 
@@ -146,6 +151,7 @@ class TopicNames:
             TopicSpec(self.cases, partitions),
             TopicSpec(self.case_state, partitions, {"cleanup.policy": "compact"}),
             TopicSpec(self.compliance, partitions),
+            TopicSpec(self.audit, partitions, optional_config=keep_forever),
         ]
         work_order_retention = {"retention.ms": str(work_order_retention_days * 86_400_000), "cleanup.policy": "delete"}
         specs += [TopicSpec(self.work_orders(a), partitions, work_order_retention) for a in agency_ids]

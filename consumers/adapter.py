@@ -32,15 +32,22 @@ from .delivery import DeliveryFailure, DeliveryInterrupted, Transport, WorkOrder
 from .files import Inbox, Outbox
 from .guard import work_order_problem
 from .httpserver import BackgroundServer
+from .lanes import Job, Lanes, OffsetTracker
 from .metrics import AdapterMetrics
 from .results import ResultSink
 from .results_api import make_app
 from .retry import worst_case_seconds
+from .signing import SecretsError, parse_secrets
 from .webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8081
+LANE_BATCH = 200  # messages taken per poll on the webhook path
+# The webhook path stops fetching when this many events are taken and not finished (a paused or
+# slow agency): memory stays bounded while the consumer keeps its group membership.
+MIN_BACKLOG = 500
+BACKLOG_PER_LANE = 50
 
 
 def group_id(settings: Settings, agency_id: str) -> str:
@@ -48,8 +55,11 @@ def group_id(settings: Settings, agency_id: str) -> str:
     return f"{settings.arrears_topic_prefix}arrears-adapter-{agency_id}"
 
 
-def agency_secret(agency: Agency) -> SecretStr | None:
-    """The agency's signing secret from the variable its transport names (None: not configured)."""
+def agency_secrets(agency: Agency) -> tuple[SecretStr, ...] | None:
+    """The agency's secrets from the variable its transport names (None: not configured).
+
+    One secret, or two comma-separated during a rotation: the first signs, either verifies.
+    """
     name = agency.transport.secret_env
     if name is None:
         return None
@@ -59,7 +69,10 @@ def agency_secret(agency: Agency) -> SecretStr | None:
             f"agencies[{agency.id}].transport.secret_env: environment variable {name} is not set "
             "(it holds the agency's HMAC signing secret)"
         )
-    return SecretStr(value)
+    try:
+        return tuple(SecretStr(s) for s in parse_secrets(value))
+    except SecretsError as exc:
+        raise ConfigError(f"agencies[{agency.id}].transport.secret_env: {name} {exc}") from None
 
 
 def consumer_config(settings: Settings, agency: Agency) -> dict[str, Any]:
@@ -73,8 +86,9 @@ def consumer_config(settings: Settings, agency: Agency) -> dict[str, Any]:
     }
     if isinstance(agency.transport, WebhookTransport):
         t = agency.transport
-        # One event may take its whole retry budget between two polls; the group must not
-        # evict us for that, or another member would deliver the same event concurrently.
+        # Deliveries run in lanes while the loop keeps polling, but the sequential interface
+        # (WebhookSender.deliver) may spend an event's whole retry budget between two polls; the
+        # group must not evict us for that, or another member would deliver it concurrently.
         budget_ms = int(worst_case_seconds(t.max_attempts, t.timeout_seconds, t.backoff_max_seconds) * 1000)
         extra["max.poll.interval.ms"] = max(300_000, budget_ms + 60_000)
     return client_config(settings, **extra)
@@ -137,6 +151,10 @@ class WorkOrderLoop:
         self.assigned: set[tuple[str, int]] = set()
         self.rebalanced = threading.Event()
         self._dlq_failures: list[str] = []
+        # The webhook path's state (see _run_lanes); the rebalance callbacks reach it.
+        self._tracker = OffsetTracker()
+        self._aborts: dict[int, threading.Event] = {}
+        self._lanes_state: tuple[Consumer, Any, Lanes] | None = None
 
     def run(self, stop: threading.Event) -> None:
         consumer = Consumer(consumer_config(self.settings, self.agency))
@@ -151,6 +169,9 @@ class WorkOrderLoop:
             group_id(self.settings, self.agency.id),
         )
         try:
+            if isinstance(self.transport, WebhookSender):
+                self._run_lanes(consumer, producer, self.transport, stop)
+                return
             while not stop.is_set():
                 messages = consumer.consume(self.transport.batch_size, 0.5)
                 if not messages:
@@ -166,6 +187,107 @@ class WorkOrderLoop:
         finally:
             consumer.close()
             producer.flush(10)
+
+    # ------------------------------------------------------------------ webhooks: lanes in parallel
+    def _run_lanes(self, consumer: Consumer, producer: Any, sender: WebhookSender, stop: threading.Event) -> None:
+        """Consume, hand each event to its case's lane, dead-letter and commit as lanes finish."""
+        lanes = Lanes(sender.post, sender.max_in_flight, self.metrics.delivering, f"deliver-{self.agency.id}")
+        self._tracker = OffsetTracker()
+        self._aborts: dict[int, threading.Event] = {}
+        self._lanes_state = (consumer, producer, lanes)
+        backlog_limit = max(MIN_BACKLOG, BACKLOG_PER_LANE * sender.max_in_flight)
+        held_back = False
+        try:
+            while not stop.is_set():
+                self._finish_completed(lanes, producer)
+                self._commit_positions(consumer, self._tracker.committable())
+                backlog = self._tracker.backlog()
+                if backlog >= backlog_limit and not held_back:
+                    consumer.pause(consumer.assignment())  # keep polling (group membership), fetch nothing
+                    held_back = True
+                elif held_back and backlog < backlog_limit // 2:
+                    consumer.resume(consumer.assignment())
+                    held_back = False
+                messages = consumer.consume(LANE_BATCH, 0.1)
+                if messages:
+                    self._admit(messages, producer, lanes)
+        finally:
+            for abort in self._aborts.values():
+                abort.set()
+            lanes.close()
+            self._finish_completed(lanes, producer)
+            self._commit_positions(consumer, self._tracker.committable())
+            self._lanes_state = None
+
+    def _admit(self, messages: list[Message], producer: Any, lanes: Lanes) -> None:
+        refused: list[tuple[int, int, int]] = []
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise BrokerError(f"consumer of {self.topic} failed: {err.str()}")
+                log.warning("consumer of %s: %s", self.topic, err.str())
+                continue
+            _, partition, offset = _coordinates(msg)
+            self._tracker.take(partition, offset)
+            generation = self._tracker.generation(partition)
+            order = self._decode(msg, producer)
+            if order is None:
+                refused.append((partition, offset, generation))
+                continue
+            abort = self._aborts.setdefault(partition, threading.Event())
+            key = (msg.key() or b"").decode("utf-8", "replace") or order.event_id
+            lanes.submit(Job(key, partition, offset, generation, order, abort, msg))
+        if refused:
+            self._await_dead_letters(producer)
+            for partition, offset, generation in refused:
+                self._tracker.finish(partition, offset, generation)
+
+    def _decode(self, msg: Message, producer: Any) -> WorkOrder | None:
+        """The work order in *msg*, or None after dead-lettering what must not be sent."""
+        try:
+            decoded = self.codec.decode(msg.value())
+        except CodecError as exc:
+            self._dead_letter(producer, msg, exc.reason, str(exc))
+            return None
+        if decoded.name not in WORK_ORDER_TYPES:
+            self._dead_letter(producer, msg, UNEXPECTED_TYPE, f"{decoded.name} on a work-order topic")
+            return None
+        problem = work_order_problem(decoded.name, decoded.value, self.agency.id)
+        if problem is not None:
+            self._dead_letter(producer, msg, CONTRACT_VIOLATION, problem)
+            return None
+        return WorkOrder(*_coordinates(msg), decoded.name, decoded.value)
+
+    def _finish_completed(self, lanes: Lanes, producer: Any, partitions: set[int] | None = None) -> None:
+        """Dead-letter what failed, then mark finished what was delivered or dead-lettered."""
+        finished: list[tuple[int, int, int]] = []
+        dead = False
+        for done in lanes.drain():
+            job = done.job
+            if done.error is not None:
+                raise done.error
+            if done.interrupted or not self._tracker.tracks(job.partition, job.generation):
+                continue  # revoked or stopping: whoever owns the partition next delivers it again
+            if done.failure is not None:
+                self._dead_letter(producer, job.source, done.failure.reason, done.failure.error, job.order)
+                dead = True
+            finished.append((job.partition, job.offset, job.generation))
+        if dead:
+            self._await_dead_letters(producer)
+        for partition, offset, generation in finished:
+            self._tracker.finish(partition, offset, generation)
+
+    def _commit_positions(self, consumer: Consumer, positions: dict[int, int]) -> None:
+        if not positions:
+            return
+        offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("commit of %s failed (%s); those events will be re-delivered", offsets, exc)
+            return
+        self._tracker.committed(positions)
 
     def _handle(self, messages: list[Message], producer: Any, stop: threading.Event) -> None:
         orders: list[tuple[Message, WorkOrder]] = []
@@ -242,12 +364,27 @@ class WorkOrderLoop:
             log.warning("commit of %s failed (%s); those events will be re-delivered", offsets, exc)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._lanes_state is not None:
+            for p in partitions:
+                self._tracker.assign(p.partition)
+                self._aborts[p.partition] = threading.Event()
         self.assigned |= {(p.topic, p.partition) for p in partitions}
         self.metrics.partitions(len(self.assigned))
         self.rebalanced.set()
         log.info("adapter %s assigned %s", self.agency.id, sorted(p for _, p in self.assigned))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._lanes_state is not None:
+            # Stop the lanes of these partitions, keep what they finished, and let them go: the
+            # next owner re-delivers the rest from the committed position.
+            consumer, producer, lanes = self._lanes_state
+            revoked = {p.partition for p in partitions}
+            for partition in revoked:
+                self._aborts.pop(partition, threading.Event()).set()
+            self._finish_completed(lanes, producer)
+            self._commit_positions(consumer, self._tracker.committable(revoked))
+            for partition in revoked:
+                self._tracker.forget(partition)
         self.assigned -= {(p.topic, p.partition) for p in partitions}
         self.metrics.partitions(len(self.assigned))
 
@@ -310,14 +447,15 @@ class Adapter:
         self.codec = get_codec(settings.schema_registry_url)
         self.metrics = AdapterMetrics(agency_id)
         transport = self.agency.transport
-        self.secret = agency_secret(self.agency)  # fail before connecting when it is missing
+        self.secrets = agency_secrets(self.agency)  # fail before connecting when they are missing
         self.publisher = LoanEventPublisher(settings, codec=self.codec)
         self.sink = ResultSink(self.publisher)
         self.transport: Transport
         self.poller: InboxPoller | None = None
         if isinstance(transport, WebhookTransport):
-            assert self.secret is not None  # webhook transports always name a secret
-            self.transport = WebhookSender(transport, self.secret, self.codec.catalog, self.metrics)
+            assert self.secrets is not None  # webhook transports always name a secret
+            self.transport = WebhookSender(transport, [s.get_secret_value() for s in self.secrets],
+                                           self.codec.catalog, self.metrics, agency_id=agency_id)
         else:
             self.transport = OutboxWriter(transport, self.codec, self.metrics)
             inbox = Inbox(transport.inbox, self.codec.catalog, agency_id, file_mode=transport.file_mode)
@@ -331,7 +469,7 @@ class Adapter:
     def _app(self) -> Any:
         return make_app(
             agency_id=self.agency.id,
-            secret=self.secret,
+            secrets=[s.get_secret_value() for s in self.secrets] if self.secrets else None,
             catalog=self.codec.catalog,
             sink=self.sink,
             metrics=self.metrics,
@@ -352,6 +490,10 @@ class Adapter:
             return 503, {**body, "status": "failed", "error": str(self.error)}
         if not self.loop.rebalanced.is_set():
             return 503, {**body, "status": "starting"}
+        gate = getattr(self.transport, "gate", None)
+        if gate is not None and gate.paused is not None:
+            # The process is healthy (no restart would help); the agency is not taking deliveries.
+            body["delivery"] = f"paused: {gate.paused}"
         return 200, {**body, "status": "ready"}
 
     def _guard(self, name: str, target: Any) -> threading.Thread:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from arrears.privacy import is_masked_national_id
+
 
 def is_masked(national_id_masked: str) -> bool:
-    """All but the last four characters are ``*``."""
-    return len(national_id_masked) <= 4 or set(national_id_masked[:-4]) == {"*"}
+    """All but the last four characters are ``*``; an id of four characters or fewer is all ``*``."""
+    return is_masked_national_id(national_id_masked)
 
 
 def work_order_problem(name: str, value: Mapping[str, Any], agency_id: str) -> str | None:
@@ -23,7 +25,8 @@ def work_order_problem(name: str, value: Mapping[str, Any], agency_id: str) -> s
     if value.get("agency_id") != agency_id:
         return f"agency_id: work order for {value.get('agency_id')!r} on the topic of {agency_id}"
     if not is_masked(str(value["debtor"]["national_id_masked"])):
-        return "debtor.national_id_masked: not masked (all but the last 4 characters must be *)"
+        return ("debtor.national_id_masked: not masked (all but the last 4 characters must be *, "
+                "and all of an id of 4 characters or fewer)")
     if value.get("emergency_contacts") and not value["contact_policy"]["emergency_contacts_allowed"]:
         return "emergency_contacts: present although contact_policy.emergency_contacts_allowed is false"
     return None

@@ -50,12 +50,34 @@ class AdapterMetrics:
             ["agency"],
             registry=self.registry,
         )
+        self.paused_gauge = Gauge(
+            "arrears_adapter_paused",
+            "1 while delivery to the agency is paused because it refuses our requests as a whole",
+            ["agency"],
+            registry=self.registry,
+        )
+        self.pauses = Counter(
+            "arrears_adapter_pauses",
+            "Times delivery to the agency was paused, by the answer that paused it",
+            ["agency", "status"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "arrears_adapter_deliveries_in_flight",
+            "Work-order events being delivered right now (at most the transport's max_in_flight)",
+            ["agency"],
+            registry=self.registry,
+        )
         self.assigned_partitions = Gauge(
             "arrears_adapter_assigned_partitions",
             "Work-order partitions this adapter holds",
             ["agency"],
             registry=self.registry,
         )
+
+        # Exported from the start, so an alert on "paused == 1" has a series to watch.
+        self.paused_gauge.labels(agency_id).set(0)
+        self.in_flight.labels(agency_id).set(0)
 
     def delivered(self, record_type: str) -> None:
         self.deliveries.labels(self._agency, record_type).inc()
@@ -74,6 +96,14 @@ class AdapterMetrics:
 
     def timed(self, seconds: float) -> None:
         self.delivery_seconds.labels(self._agency).observe(seconds)
+
+    def paused(self, paused: bool, status: str = "") -> None:
+        self.paused_gauge.labels(self._agency).set(1 if paused else 0)
+        if paused:
+            self.pauses.labels(self._agency, status).inc()
+
+    def delivering(self, count: int) -> None:
+        self.in_flight.labels(self._agency).set(count)
 
     def partitions(self, count: int) -> None:
         self.assigned_partitions.labels(self._agency).set(count)

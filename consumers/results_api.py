@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
 
 from arrears.errors import PublishError
 from schemas import Catalog, CodecError
 
 from .metrics import AdapterMetrics
 from .results import InvalidResults, ResultSink, parse_results
-from .signing import SIGNATURE_HEADER, verify
+from .signing import SIGNATURE_HEADER, TOLERANCE_SECONDS, verify
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,18 @@ MAX_BODY_BYTES = 1024 * 1024  # a batch of results, not a bulk upload: files go 
 def make_app(
     *,
     agency_id: str,
-    secret: SecretStr | None,
+    secrets: Sequence[str] | None,
     catalog: Catalog,
     sink: ResultSink,
     metrics: AdapterMetrics,
     health: Callable[[], tuple[int, dict[str, Any]]],
+    clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """The aiohttp application of one adapter."""
+    """The aiohttp application of one adapter.
+
+    *secrets*: the agency's secret, or two during a rotation (either verifies); None disables
+    ``POST /results``. *clock*: unix seconds, against which a signature's ``t`` is checked.
+    """
 
     def refuse(status: int, cause: str, reason: str, **extra: Any) -> web.Response:
         metrics.rejected("http", cause)
@@ -40,7 +45,7 @@ def make_app(
         return web.json_response({"error": reason, **extra}, status=status)
 
     async def post_results(request: web.Request) -> web.Response:
-        if secret is None:
+        if secrets is None:
             return refuse(
                 404,
                 "disabled",
@@ -53,10 +58,9 @@ def make_app(
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return refuse(413, "too_large", f"body: larger than {MAX_BODY_BYTES} bytes; split the batch")
-        if not verify(secret.get_secret_value(), body, request.headers.get(SIGNATURE_HEADER)):
-            if SIGNATURE_HEADER not in request.headers:
-                return refuse(401, "signature", f"signature: missing {SIGNATURE_HEADER} header")
-            return refuse(401, "signature", "signature: does not match the body (HMAC-SHA256, raw body)")
+        checked = verify(secrets, body, request.headers.get(SIGNATURE_HEADER), clock(), TOLERANCE_SECONDS)
+        if not checked:
+            return refuse(401, "stale" if checked.stale else "signature", f"signature: {checked.problem}")
         try:
             results = parse_results(catalog, body, agency_id)
         except InvalidResults as exc:

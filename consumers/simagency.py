@@ -37,7 +37,7 @@ from schemas import CodecError, from_json, get_codec
 from .csvformat import RESULT_COLUMNS, WORK_ORDER_TYPES, flatten, render_csv, unflatten
 from .files import atomic_write, read_outbox_rows
 from .httpserver import BackgroundServer
-from .signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign, verify
+from .signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, parse_secrets, sign, verify
 from .simplan import CaseBook, DayPlan, SimProfile, plan_book
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ class HttpBehaviour:
     delay_seconds: float = 0.0  # answer this late (a slow agency)
     retry_after: str | None = None  # Retry-After header sent with failures
     status_for: Callable[[Mapping[str, Any]], int | None] | None = None  # per-body override
+    delay_for: Callable[[Mapping[str, Any]], float] | None = None  # per-body delay (one slow case)
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,8 @@ class HttpAgency(SimulatedAgency):
         path: str = "/work-orders",
     ) -> None:
         super().__init__(agency_id, seed=seed, profile=profile, settings=settings)
-        self.secret = secret
+        # "NEW" or "NEW,OLD" during a rotation: sign with the first, accept either (like the adapter).
+        self.secrets = parse_secrets(secret)
         self.adapter_url = adapter_url
         self.behaviour = behaviour or HttpBehaviour()
         self.path = path
@@ -209,10 +211,16 @@ class HttpAgency(SimulatedAgency):
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.read()
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        signed = verify(self.secret, body, request.headers.get(SIGNATURE_HEADER))
+        signed = bool(verify(self.secrets, body, request.headers.get(SIGNATURE_HEADER), time.time()))
         behaviour = self.behaviour
-        if behaviour.delay_seconds:
-            await asyncio.sleep(behaviour.delay_seconds)
+        delay = behaviour.delay_seconds
+        if behaviour.delay_for is not None:
+            try:
+                delay += behaviour.delay_for(json.loads(body))
+            except ValueError:
+                pass
+        if delay:
+            await asyncio.sleep(delay)
         status, obj = self._decide(body, key, signed, behaviour)
         with self.lock:
             self.deliveries.append(
@@ -298,7 +306,7 @@ class HttpAgency(SimulatedAgency):
     def report(self, day: dt.date, results: list[dict[str, Any]]) -> None:
         if self.adapter_url is None:
             raise ArrearsError(f"agency {self.agency_id}: no adapter_url to report results to")
-        post_results(self._client, self.adapter_url, self.secret, results)
+        post_results(self._client, self.adapter_url, self.secrets[0], results)
 
     def start(self) -> HttpAgency:
         self.server.start()
@@ -330,8 +338,9 @@ def post_results(
     sent = 0
     for start in range(0, len(results), batch):
         body = json.dumps(results[start : start + batch], ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
         for attempt in range(1, attempts + 1):
+            # Signed at each attempt: the adapter refuses a t more than 300 s from its clock.
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body, int(time.time()))}
             try:
                 response = client.post(url, content=body, headers=headers)
             except httpx.TransportError as exc:
@@ -466,17 +475,17 @@ def make_agency(
     """The simulated agency a config entry describes: HTTP on its webhook URL's port, or file drop."""
     from arrears.config import WebhookTransport
 
-    from .adapter import agency_secret
+    from .adapter import agency_secrets
 
     agency = settings.config.agency(agency_id)
     transport = agency.transport
     if isinstance(transport, WebhookTransport):
         url = urlsplit(transport.url)
-        secret = agency_secret(agency)
-        assert secret is not None
+        secrets = agency_secrets(agency)
+        assert secrets is not None
         return HttpAgency(
             agency_id,
-            secret.get_secret_value(),
+            ",".join(s.get_secret_value() for s in secrets),
             adapter_url=adapter_url,
             seed=seed,
             profile=profile,

@@ -206,12 +206,13 @@ def run_demo(options: DemoOptions, print_line: Callable[[str], None] = print) ->
     try:
         broker.start()
         settings, env, secrets_by_agency = _prepare(options, run_dir, broker.bootstrap_servers)
+        tokens = api_tokens(settings)
         agency_ids = [a.id for a in settings.config.agencies]
         worker_urls = []
         for i in range(options.workers):
             port = free_port()
-            child = children.start(f"worker-{i + 1}", ["worker", "--web-port", str(port)], env,
-                                   url=f"http://127.0.0.1:{port}")
+            child = children.start(f"worker-{i + 1}", ["worker", "--web-port", str(port)],
+                                   {**env, **{t.variable: t.value for t in tokens}}, url=f"http://127.0.0.1:{port}")
             worker_urls.append(child.url or "")
         adapter_urls: dict[str, str | None] = {}
         for agency in settings.config.agencies:
@@ -224,6 +225,9 @@ def run_demo(options: DemoOptions, print_line: Callable[[str], None] = print) ->
         print_line(f"starting the broker, {options.workers} workers and {len(agency_ids)} adapters...")
         wait_ready(children.children, stop=stop)
         print_line(f"ready after {time.monotonic() - started:.0f}s; worker query API and ops page at {worker_urls[0]}/")
+        for line in sign_in_lines(worker_urls[0], tokens):
+            print_line(line)
+        reader = next((t.value for t in tokens if "read" in t.scopes and "pii" not in t.scopes), None)
         agencies = start_agencies(settings, adapter_urls, options.simulation, options.violation_rate)
         from .liveview import Monitor
 
@@ -242,7 +246,7 @@ def run_demo(options: DemoOptions, print_line: Callable[[str], None] = print) ->
         from arrears.report import collect, write_report
 
         figures = collect(settings)
-        print_line(cross_check(figures, worker_urls[0], agency_ids))
+        print_line(cross_check(figures, worker_urls[0], agency_ids, reader))
         path = write_report(settings, options.report, params, figures)
         print_line(f"report: {path.resolve()}")
     except KeyboardInterrupt:
@@ -268,15 +272,16 @@ CROSS_CHECKED = {"assignments": "cases_assigned", "contact_attempts": "contacts"
                  "promises_kept": "promises_kept", "promises_broken": "promises_broken", "violations": "violations"}
 
 
-def cross_check(figures: Any, worker_url: str, agency_ids: Sequence[str]) -> str:
+def cross_check(figures: Any, worker_url: str, agency_ids: Sequence[str], token: str | None = None) -> str:
     """Compare the workers' KPIs (their tables, through the query API) with a count made from the topics."""
     import httpx
 
     from_topics = {k.agency_id: k for k in figures.agency_kpis(agency_ids)}
     differences = []
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     for agency_id in agency_ids:
         try:
-            api = httpx.get(f"{worker_url}/agencies/{agency_id}/kpis", timeout=10).json()
+            api = httpx.get(f"{worker_url}/agencies/{agency_id}/kpis", headers=headers, timeout=10).json()
         except (httpx.HTTPError, ValueError) as exc:
             return f"cross-check skipped: the query API did not answer ({exc})"
         for api_name, topic_name in CROSS_CHECKED.items():
@@ -287,6 +292,32 @@ def cross_check(figures: Any, worker_url: str, agency_ids: Sequence[str]) -> str
         return "cross-check: the query API and the topics DISAGREE: " + "; ".join(differences)
     return (f"cross-check: the query API and the topics agree on {', '.join(CROSS_CHECKED)} "
             f"for {', '.join(agency_ids)}")
+
+
+@dataclass(frozen=True)
+class DemoToken:
+    """A query API token the demo made up for this run."""
+
+    name: str
+    variable: str
+    scopes: tuple[str, ...]
+    value: str
+
+
+def api_tokens(settings: Settings) -> list[DemoToken]:
+    """A fresh random value for each token of the run's config (``api.tokens``)."""
+    return [DemoToken(t.name, t.token_env, tuple(t.scopes), secrets.token_urlsafe(24))
+            for t in settings.config.api.tokens]
+
+
+def sign_in_lines(worker_url: str, tokens: Sequence[DemoToken]) -> list[str]:
+    """Links that sign a browser in to the ops page; the token rides in the fragment, which no server sees."""
+    lines = []
+    for token in tokens:
+        what = ("personal data unmasked, every answer recorded on collections.audit" if "pii" in token.scopes
+                else "personal data masked")
+        lines.append(f"  sign in as {token.name} ({what}): {worker_url}/#token={token.value}")
+    return lines
 
 
 def _log_to(path: Path) -> None:

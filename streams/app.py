@@ -17,6 +17,7 @@ from arrears.settings import Settings
 from arrears.topics import TopicSpec, internal_specs, ticks_topic
 
 from . import faust_fixes
+from .access import web_bind
 from .processor import Processor
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         topic_allow_declare=True,
         web_port=web_port,
         web_host=web_host,
-        web_bind="0.0.0.0",
+        web_bind=web_bind(settings),  # 127.0.0.1 unless api.tokens protect the query API (SPEC §7)
         canonical_url=f"http://{web_host}:{web_port}",
         table_standby_replicas=settings.arrears_standby_replicas,
         worker_redirect_stdouts=False,

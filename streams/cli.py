@@ -43,11 +43,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token", default=os.environ.get("ARREARS_API_TOKEN"),
+                   help="bearer token for the query API when api.tokens are configured (default $ARREARS_API_TOKEN; "
+                        "prefer the variable: a command line is visible to other users)")
+
+
 def _case_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", help="a case id (<loan_id>:<n>), or a loan id with --loan")
     p.add_argument("--loan", action="store_true", help="show the loan's ledger and cases")
     p.add_argument("--url", type=http_url, default=None,
                    help="a worker's query API (default $ARREARS_URL or http://127.0.0.1:6066)")
+    _token_arg(p)
     p.add_argument("--json", action="store_true", help="print the JSON as the API returns it")
 
 
@@ -61,9 +68,11 @@ def api_path(kind: str, key: str) -> str:
     return f"/{kind}/{urllib.parse.quote(key, safe='')}"
 
 
-def fetch_json(url: str) -> tuple[int, Any]:
+def fetch_json(url: str, token: str | None = None) -> tuple[int, Any]:
+    """GET *url* (with the bearer *token* when given): (status, JSON body)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - operator-given URL
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - operator-given URL
             return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
         try:
@@ -90,12 +99,12 @@ def cmd_case(args: argparse.Namespace) -> int:
 
     settings = _settings()
     path = api_path("loans", args.id) if args.loan else api_path("cases", args.id)
-    status, body = fetch_json(worker_url(args, settings) + path)
+    status, body = fetch_json(worker_url(args, settings) + path, args.token)
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0 if status == 200 else 1
     if status != 200:
-        print(f"arrears case: {body.get('error', status) if isinstance(body, dict) else status}", file=sys.stderr)
+        print(f"arrears case: {refusal(status, body)}", file=sys.stderr)
         return 1
     console = Console()
     console.print(render_loan(body) if args.loan else render_case(body))
@@ -109,6 +118,17 @@ def _release_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", type=http_url, default=None,
                    help="a worker's query API, to check the case is on hold first "
                         "(default $ARREARS_URL or http://127.0.0.1:6066)")
+    _token_arg(p)
+
+
+def refusal(status: int, body: Any) -> str:
+    """What a refused query means, with the hint a 401 or 403 needs."""
+    reason = body.get("error", status) if isinstance(body, dict) else status
+    if status == 401:
+        return f"{reason} (pass a token with --token or ARREARS_API_TOKEN)"
+    if status == 403:
+        return f"{reason} (this command needs a token with the 'read' scope)"
+    return str(reason)
 
 
 @command("release", "lift the hold on a case (publishes ReleaseCase on collections.commands)", _release_args)
@@ -122,9 +142,9 @@ def cmd_release(args: argparse.Namespace) -> int:
         raise ArrearsError(str(exc)) from None
     settings = _settings()
     _logging("release", settings)
-    status, case = fetch_json(worker_url(args, settings) + api_path("cases", args.case_id))
+    status, case = fetch_json(worker_url(args, settings) + api_path("cases", args.case_id), args.token)
     if status != 200 or not isinstance(case, dict):
-        raise ArrearsError(f"case {args.case_id}: {case.get('error', status) if isinstance(case, dict) else status}")
+        raise ArrearsError(f"case {args.case_id}: {refusal(status, case)}")
     if case.get("status") != "HOLD":
         raise ArrearsError(f"case {args.case_id} is not on hold (status {case.get('status')}); nothing to release")
     with LoanEventPublisher(settings) as publisher:

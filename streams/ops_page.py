@@ -1,10 +1,17 @@
 """The ops page every worker serves at ``GET /``: portfolio, agencies and a case lookup, live.
 
 One static HTML page with its script inline (no external assets: it works on a machine with no
-internet). The browser refreshes it by fetching the JSON query API every few seconds:
-``/health``, ``/portfolio``, ``/agencies/{id}/kpis``, and on a lookup ``/cases/{id}`` and
-``/cases/{id}/timeline``. A section whose endpoint is missing or failing says so and the others
-carry on. Data reaches the page only through ``textContent``, never as markup.
+internet). The page itself holds no data: it is the sign-in form and the script. The browser
+fetches the JSON query API every few seconds (``/health``, ``/agencies``, ``/portfolio``,
+``/agencies/{id}/kpis``, and on a lookup ``/cases/{id}``, ``/cases/{id}/timeline`` and
+``/loans/{loan_id}`` for the debtor), sending ``Authorization: Bearer <token>`` once signed in.
+
+Signing in: the page asks for a token (or takes it from a ``#token=...`` link, which the demo
+prints: a URL fragment never reaches a server or its logs) and keeps it in ``sessionStorage``:
+for this browser tab's session only, gone when the tab closes or on "sign out". A 401 signs the
+page out. Personal data is shown as the API gives it: masked for a ``read`` token, whole for a
+``pii`` one. A section whose endpoint is missing or failing says so and the others carry on.
+Data reaches the page only through ``textContent``, never as markup.
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ PAGE = """<!DOCTYPE html>
   ol.timeline { margin: .4rem 0 0; padding-left: 1.4rem; font-size: .85rem; }
   ol.timeline li { margin: .2rem 0; } ol.timeline .type { font-weight: 600; }
   a.case { color: #1f5fa0; cursor: pointer; text-decoration: underline; }
+  #signin { max-width: 32rem; margin: 3rem auto; }
+  #signin input { min-width: 22rem; }
+  header button { margin-left: auto; font-size: .8rem; padding: .15rem .6rem; }
+  [hidden] { display: none !important; }
 </style>
 </head>
 <body>
@@ -56,8 +67,18 @@ PAGE = """<!DOCTYPE html>
   <span>business date <b id="business-date">—</b></span>
   <span id="worker-status">connecting…</span>
   <span id="refreshed"></span>
+  <span id="signed-in"></span>
+  <button id="sign-out" type="button" hidden>sign out</button>
 </header>
-<main>
+<section id="signin" hidden>
+  <h2>Sign in</h2>
+  <p class="muted">This worker's query API needs an access token (ask your administrator; the demo prints a link
+    that signs you in). It is kept for this browser tab only.</p>
+  <form id="signin-form"><input id="token" type="password" placeholder="access token" autocomplete="off">
+    <button type="submit">Sign in</button></form>
+  <p class="error" id="signin-error"></p>
+</section>
+<main id="main" hidden>
   <section id="portfolio">
     <h2>Portfolio</h2>
     <div class="tiles">
@@ -87,7 +108,7 @@ PAGE = """<!DOCTYPE html>
     <h2>Case lookup</h2>
     <form id="lookup-form"><input id="case-id" placeholder="case id, e.g. LN-000042:1" autocomplete="off">
       <button type="submit">Look up</button></form>
-    <div id="case"></div>
+    <div class="cols"><div id="case"></div><div id="debtor"></div></div>
     <ol class="timeline" id="timeline"></ol>
     <p class="error" id="lookup-error"></p>
   </section>
@@ -128,15 +149,62 @@ function fill(tableId, rows) {
 }
 function setText(id, text) { document.getElementById(id).textContent = text; }
 
+const TOKEN_KEY = "arrears.token";
+let agencies = [];
+let timer = null;
+
+class HttpError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
 async function getJson(path) {
-  const response = await fetch(path, {headers: {"Accept": "application/json"}, cache: "no-store"});
+  const headers = {"Accept": "application/json"};
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const response = await fetch(path, {headers: headers, cache: "no-store"});
   let body = null;
   try { body = await response.json(); } catch (e) { body = null; }
   if (!response.ok) {
     const reason = body && body.error ? body.error : (response.status === 404 ? "not available on this worker" : "");
-    throw new Error("HTTP " + response.status + (reason ? ": " + reason : ""));
+    if (response.status === 401) signOut(reason);
+    throw new HttpError(response.status, "HTTP " + response.status + (reason ? ": " + reason : ""));
   }
   return body;
+}
+
+function signOut(reason) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (timer !== null) { clearInterval(timer); timer = null; }
+  document.getElementById("main").hidden = true;
+  document.getElementById("sign-out").hidden = true;
+  setText("signed-in", "");
+  document.getElementById("signin").hidden = false;
+  setText("signin-error", reason || "");
+  document.getElementById("token").focus();
+}
+
+async function start() {
+  let who;
+  try {
+    who = await getJson("/agencies");
+  } catch (e) {
+    if (e.status !== 401) {
+      document.getElementById("signin").hidden = false;
+      setText("signin-error", e.message);
+    }
+    return;
+  }
+  agencies = who.agencies || [];
+  document.getElementById("signin").hidden = true;
+  document.getElementById("main").hidden = false;
+  if (who.token) {
+    setText("signed-in", "signed in as " + who.token + " (" + (who.scopes || []).join(", ") + ")");
+    document.getElementById("sign-out").hidden = false;
+  }
+  await refresh();
+  if (timer === null) timer = setInterval(refresh, CONFIG.refresh_seconds * 1000);
+  const id = document.getElementById("case-id").value;
+  if (id) lookup(id);
 }
 
 async function refreshHealth() {
@@ -179,7 +247,7 @@ function caseLink(caseId) {
 async function refreshAgencies() {
   const rows = [];
   const problems = [];
-  for (const agency of CONFIG.agencies) {
+  for (const agency of agencies) {
     try {
       const k = await getJson("/agencies/" + encodeURIComponent(agency) + "/kpis");
       const button = el("a", "show", "case");
@@ -233,10 +301,12 @@ function describe(event) {
 async function lookup(caseId) {
   caseId = caseId.trim();
   const caseBox = document.getElementById("case");
+  const debtorBox = document.getElementById("debtor");
   const list = document.getElementById("timeline");
   setText("lookup-error", "");
   list.replaceChildren();
   caseBox.replaceChildren();
+  debtorBox.replaceChildren();
   if (!caseId) return;
   try {
     const c = await getJson("/cases/" + encodeURIComponent(caseId));
@@ -254,6 +324,7 @@ async function lookup(caseId) {
     setText("lookup-error", "case " + caseId + ": " + e.message);
     return;
   }
+  showDebtor(caseId.slice(0, caseId.lastIndexOf(":")));
   try {
     const t = await getJson("/cases/" + encodeURIComponent(caseId) + "/timeline");
     if (!t.events.length) list.appendChild(el("li", "no events recorded", "muted"));
@@ -274,40 +345,88 @@ async function lookup(caseId) {
   }
 }
 
+async function showDebtor(loanId) {
+  // The debtor as this token may see it: masked for "read", whole (and audited) for "pii".
+  const box = document.getElementById("debtor");
+  try {
+    const loan = await getJson("/loans/" + encodeURIComponent(loanId));
+    const person = loan.customer;
+    if (!person) return;
+    const table = el("table");
+    table.id = "debtor-table";
+    const tbody = el("tbody");
+    tbody.appendChild(row(["debtor", person.name], 1));
+    tbody.appendChild(row(["phone", person.phone], 1));
+    tbody.appendChild(row(["national id", person.national_id], 1));
+    tbody.appendChild(row(["city", [person.province, person.city].filter(Boolean).join(" ")], 1));
+    for (const contact of person.emergency_contacts || []) {
+      const who = contact.name + " " + contact.phone + " (" + contact.relation + ")";
+      tbody.appendChild(row(["emergency contact", who], 1));
+    }
+    table.appendChild(tbody);
+    box.replaceChildren(table);
+  } catch (e) {
+    box.replaceChildren(el("p", "debtor: " + e.message, "error"));
+  }
+}
+
 document.getElementById("lookup-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const id = document.getElementById("case-id").value;
-  history.replaceState(null, "", "#" + encodeURIComponent(id.trim()));
+  history.replaceState(null, "", "#case=" + encodeURIComponent(id.trim()));
   lookup(id);
 });
+
+document.getElementById("signin-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = document.getElementById("token");
+  const token = input.value.trim();
+  input.value = "";
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  setText("signin-error", "");
+  start();
+});
+
+document.getElementById("sign-out").addEventListener("click", () => signOut("signed out"));
 
 async function refresh() {
   await Promise.all([refreshHealth(), refreshPortfolio(), refreshAgencies()]);
   setText("refreshed", "updated " + new Date().toLocaleTimeString());
 }
-refresh();
-setInterval(refresh, CONFIG.refresh_seconds * 1000);
-if (location.hash.length > 1) {
-  const id = decodeURIComponent(location.hash.slice(1));
-  document.getElementById("case-id").value = id;
-  lookup(id);
+
+// A sign-in link carries the token in the fragment (#token=...&case=...), which no server sees;
+// it moves to sessionStorage and leaves the address bar at once. "#<case id>" is a bare lookup.
+function readFragment() {
+  const hash = location.hash.slice(1);
+  if (!hash) return;
+  const params = new URLSearchParams(hash.includes("=") ? hash : "case=" + hash);
+  if (params.get("token")) sessionStorage.setItem(TOKEN_KEY, params.get("token"));
+  const caseId = params.get("case");
+  if (caseId) document.getElementById("case-id").value = caseId;
+  history.replaceState(null, "", location.pathname + location.search +
+                       (caseId ? "#case=" + encodeURIComponent(caseId) : ""));
 }
+window.addEventListener("hashchange", () => { readFragment(); start(); });  // a link followed in this tab
+readFragment();
+start();
 </script>
 </body>
 </html>
 """
 
 
-def render_page(agencies: list[str], currency: str = "CNY", refresh_seconds: int = REFRESH_SECONDS) -> str:
-    """The page with this deployment's agencies; the JSON is made safe to sit inside <script>."""
-    config = json.dumps({"agencies": agencies, "currency": currency, "refresh_seconds": refresh_seconds})
+def render_page(currency: str = "CNY", refresh_seconds: int = REFRESH_SECONDS) -> str:
+    """The page; the JSON is made safe to sit inside <script>. It names no agency and holds no data."""
+    config = json.dumps({"currency": currency, "refresh_seconds": refresh_seconds})
     return PAGE.replace("__CONFIG__", config.replace("<", "\\u003c"))
 
 
 def register_ops_page(worker: Worker) -> None:
-    """Serve the ops page at ``GET /`` of the worker's web server."""
-    body = render_page([a.id for a in worker.settings.config.agencies])
+    """Serve the ops page at ``GET /`` of the worker's web server (the sign-in form: no data, no token)."""
+    body = render_page()
 
     @worker.app.page("/")
     async def ops_page(web: Any, request: Any) -> Any:
-        return web.html(body)
+        # No caching, and no referrer leaves the page (its address may carry a #case id).
+        return web.html(body, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

@@ -41,6 +41,10 @@ def render_loan(loan: dict[str, Any]) -> Group:
         if key in ("principal", "overdue_amount", "outstanding_amount", "credit"):
             value = money(value, currency)
         head.add_row(key, "-" if value is None else str(value))
+    customer = loan.get("customer") or {}
+    for key in ("name", "phone", "national_id"):  # masked unless the token has the pii scope
+        if customer.get(key):
+            head.add_row(f"customer {key.replace('_', ' ')}", str(customer[key]))
     inst = Table(title="installments (allocation: fee, then interest, then principal)")
     for col in ("#", "due", "due amount", "paid", "outstanding", "overdue"):
         inst.add_column(col, justify="right")

@@ -1,11 +1,22 @@
-"""The query API on every worker (SPEC §7); any worker answers for any key by routing to its owner."""
+"""The query API on every worker (SPEC §7); any worker answers for any key by routing to its owner.
+
+Access (:mod:`streams.access`): with tokens configured every endpoint but ``/health`` and
+``/metrics`` needs a bearer token with the ``read`` scope; personal data (the customer's name,
+phone, national id and emergency contacts) is masked unless the token also has ``pii``, and
+every answer that shows it unmasked is first recorded on ``collections.audit``
+(:mod:`streams.audit`). A request forwarded to the worker owning a key carries the caller's
+``Authorization`` header, so the owner checks the same token and writes the audit record.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
+import logging
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from faust.exceptions import SameNode
@@ -14,26 +25,39 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from arrears.domain.cases import Case
 from arrears.domain.ledger import allocate
 from arrears.domain.loan import LoanState
+from arrears.privacy import mask_person, mask_record
 from arrears.topics import loan_id_of_case
 from schemas import to_json
 
 from . import lag, metrics
+from .access import AUTHORIZATION, READ, Principal, Refusal, TokenBook
+from .audit import AuditError, AuditLog
 
 if TYPE_CHECKING:
     from .app import Worker
+
+log = logging.getLogger(__name__)
+View = Callable[..., Awaitable[Any]]
 
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
-def case_json(worker: Worker, state: LoanState, case: Case) -> dict[str, Any]:
+def case_json(worker: Worker, state: LoanState, case: Case, published: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The case's CaseState in JSON form, as ``collections.case-state`` carries it (SPEC §1, §7).
+
+    *published* is the same version's record as journaled when the worker keeps it: its
+    ``event_id`` and ``occurred_at`` are the published ones. Without it (journal off, or a
+    version journaled before CaseState records were kept) they are null: the snapshot's fields
+    are the case's own, but which event caused it is not known here.
+    """
     assert state.account is not None
     snapshot = case.snapshot("", 0, state.loan_id, state.account.customer_id, state.account.currency)
     body = to_json(worker.processor.codec.catalog, "CaseState", _plain(snapshot))
-    for noise in ("type", "event_id", "occurred_at"):
-        body.pop(noise, None)
-    body["reported_bucket"] = case.reported_bucket
+    same = published is not None and published.get("version") == body["version"]
+    body["event_id"] = published["event_id"] if same and published else None
+    body["occurred_at"] = published["occurred_at"] if same and published else None
     return body
 
 
@@ -43,7 +67,23 @@ def _plain(snapshot: Any) -> dict[str, Any]:
     return to_record(snapshot)[1]
 
 
-def loan_json(worker: Worker, state: LoanState) -> dict[str, Any]:
+def customer_json(state: LoanState, unmasked: bool) -> dict[str, Any] | None:
+    """The loan's customer block (LoanOpened's ``customer``), masked unless *unmasked*."""
+    if state.account is None:
+        return None
+    c = state.account.customer
+    person = {
+        "name": c.name, "phone": c.phone, "national_id": c.national_id, "province": c.province, "city": c.city,
+        "timezone": c.timezone,
+        "emergency_contacts": [{"name": e.name, "phone": e.phone, "relation": e.relation}
+                               for e in c.emergency_contacts],
+    }
+    return person if unmasked else mask_person(person)
+
+
+def loan_json(worker: Worker, state: LoanState, *, unmasked: bool = False,
+              published: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The loan's ledger and cases; its customer's personal data masked unless *unmasked*."""
     processor = worker.processor
     work = processor.works.get(_partition(worker, state.loan_id))
     date = work.book.business_date if work else None
@@ -55,12 +95,13 @@ def loan_json(worker: Worker, state: LoanState) -> dict[str, Any]:
         for h in state.history
     ]
     if state.case is not None:
-        cases.append(case_json(worker, state, state.case))
+        cases.append(case_json(worker, state, state.case, published))
     account = state.account
     return {
         "loan_id": state.loan_id,
         "known": account is not None,
         "customer_id": account.customer_id if account else None,
+        "customer": customer_json(state, unmasked),
         "product_code": account.product_code if account else None,
         "currency": account.currency if account else None,
         "principal": account.principal if account else None,
@@ -109,8 +150,64 @@ def _load(worker: Worker, table: Any, loan_id: str) -> LoanState | None:
     return worker.processor.loan_state(loan_id)
 
 
+def _journal(worker: Worker, state: LoanState) -> list[dict[str, Any]]:
+    work = worker.processor.works.get(_partition(worker, state.loan_id))
+    return [json.loads(raw) for raw in (work.store.read_journal(state) if work else [])]
+
+
+def latest_published(entries: list[dict[str, Any]], case_id: str) -> dict[str, Any] | None:
+    """The last CaseState journaled for *case_id*, if the journal keeps them."""
+    for entry in reversed(entries):
+        record = entry.get("record", {})
+        if record.get("type") == "CaseState" and record.get("case_id") == case_id:
+            return dict(record)
+    return None
+
+
+def timeline(entries: list[dict[str, Any]], case_id: str) -> list[dict[str, Any]]:
+    """Every record that touched the case, in order, with personal data masked.
+
+    Work orders are journaled masked (SPEC §7); masking again here also covers journals written
+    before that, so no stored personal data ever leaves through the timeline. CaseState
+    snapshots are left out: the case's state is ``GET /cases/{case_id}``.
+    """
+    return [mask_record(e["record"]) for e in entries
+            if case_id in e.get("case_ids", ()) and e.get("record", {}).get("type") != "CaseState"]
+
+
 def register_views(worker: Worker, table: Any) -> None:
     app = worker.app
+    tokens = TokenBook.from_settings(worker.settings)  # a missing token variable stops the worker here
+    audit = AuditLog(worker.settings, worker.processor.codec)  # connects on the first pii answer
+    if not tokens.enabled:
+        log.warning("no api.tokens configured: the query API and the ops page listen on 127.0.0.1 only, answer "
+                    "without a token and mask personal data; workers on other hosts cannot forward to this one")
+
+    def guarded(view: View) -> View:
+        """Answer only callers whose token has the ``read`` scope; pass the view who asks."""
+
+        @functools.wraps(view)
+        async def check(web: Any, request: Any, **params: Any) -> Any:
+            who = tokens.authorize(request.headers.get(AUTHORIZATION), READ)
+            if isinstance(who, Refusal):
+                headers = {"WWW-Authenticate": 'Bearer realm="arrears"'} if who.status == 401 else None
+                return web.json({"error": who.reason}, status=who.status, headers=headers)
+            return await view(web, request, who, **params)
+
+        return check
+
+    async def audited(web: Any, request: Any, who: Principal, state: LoanState, body: dict[str, Any],
+                      case_id: str | None = None) -> Any:
+        """Answer *body*, which shows *state*'s customer unmasked, once the access is on record."""
+        assert state.account is not None
+        try:
+            await audit.record(who.name, f"{request.method} {request.path}", state.account.customer_id,
+                               loan_id=state.loan_id, case_id=case_id)
+        except AuditError as exc:
+            log.error("personal data withheld from token %s: cannot record the access (%s)", who.name, exc)
+            return web.json({"error": "audit: the access to personal data cannot be recorded now; retry later"},
+                            status=503)
+        return web.json(body)
 
     async def routed(web: Any, request: Any, loan_id: str) -> Any:
         """The owner's answer, or None when this worker owns the loan's partition."""
@@ -139,32 +236,42 @@ def register_views(worker: Worker, table: Any) -> None:
         return loan_id, await routed(web, request, loan_id)
 
     @app.page("/cases/{case_id}")
-    async def get_case(web: Any, request: Any, case_id: str) -> Any:
+    @guarded
+    async def get_case(web: Any, request: Any, who: Principal, case_id: str) -> Any:
         loan_id, answer = await case_route(web, request, case_id)
         if answer is not None:
             return answer
         state = _load(worker, table, loan_id)
         if state is not None and state.case is not None and state.case.case_id == case_id:
-            return web.json(case_json(worker, state, state.case))
+            published = latest_published(_journal(worker, state), case_id)
+            return web.json(case_json(worker, state, state.case, published))
         for old in state.history if state else ():
             if old.case_id == case_id:
+                # An earlier case of the loan, closed and superseded: a summary (its final CaseState
+                # is the last record for it on collections.case-state).
                 return web.json({"case_id": case_id, "loan_id": loan_id, "status": "CLOSED",
                                  "opened_on": old.opened_on.isoformat(), "closed_on": old.closed_on.isoformat(),
                                  "close_reason": old.close_reason})
         return web.json({"error": f"no case {case_id}"}, status=404)
 
     @app.page("/loans/{loan_id}")
-    async def get_loan(web: Any, request: Any, loan_id: str) -> Any:
+    @guarded
+    async def get_loan(web: Any, request: Any, who: Principal, loan_id: str) -> Any:
         answer = await routed(web, request, loan_id)
         if answer is not None:
             return answer
         state = _load(worker, table, loan_id)
         if state is None:
             return web.json({"error": f"no loan {loan_id}"}, status=404)
-        return web.json(loan_json(worker, state))
+        published = latest_published(_journal(worker, state), state.case.case_id) if state.case else None
+        body = loan_json(worker, state, unmasked=who.sees_pii, published=published)
+        if who.sees_pii and state.account is not None:
+            return await audited(web, request, who, state, body)
+        return web.json(body)
 
     @app.page("/cases/{case_id}/timeline")
-    async def case_timeline(web: Any, request: Any, case_id: str) -> Any:
+    @guarded
+    async def case_timeline(web: Any, request: Any, who: Principal, case_id: str) -> Any:
         loan_id, answer = await case_route(web, request, case_id)
         if answer is not None:
             return answer
@@ -175,9 +282,7 @@ def register_views(worker: Worker, table: Any) -> None:
         )
         if state is None or not known:
             return web.json({"error": f"no case {case_id}"}, status=404)
-        work = worker.processor.works.get(_partition(worker, loan_id))
-        entries = [json.loads(raw) for raw in (work.store.read_journal(state) if work else [])]
-        return web.json({"case_id": case_id, "events": [e["record"] for e in entries if case_id in e["case_ids"]]})
+        return web.json({"case_id": case_id, "events": timeline(_journal(worker, state), case_id)})
 
     async def gather(web: Any, request: Any, local: dict[str, Any]) -> list[dict[str, Any]] | Any:
         """Every worker's local view (this one's included): the answer to a question about all keys."""
@@ -185,7 +290,8 @@ def register_views(worker: Worker, table: Any) -> None:
             return web.json(local)
         me = str(app.conf.canonical_url).rstrip("/")
         others = [str(url).rstrip("/") for url in app.router.tables_metadata() if str(url).rstrip("/") != me]
-        answers = await asyncio.gather(*(_fetch_local(app, url, request.path) for url in others),
+        credentials = request.headers.get(AUTHORIZATION)
+        answers = await asyncio.gather(*(_fetch_local(app, url, request.path, credentials) for url in others),
                                        return_exceptions=True)
         views = [local] + [a for a in answers if not isinstance(a, BaseException)]
         for view in views[1:]:
@@ -193,8 +299,16 @@ def register_views(worker: Worker, table: Any) -> None:
         local["_unreachable"] = sum(isinstance(a, BaseException) for a in answers)
         return views
 
+    @app.page("/agencies")
+    @guarded
+    async def agencies(web: Any, request: Any, who: Principal) -> Any:
+        """The configured agencies, and who asks (the ops page's first question: it checks the token)."""
+        return web.json({"agencies": [a.id for a in worker.settings.config.agencies],
+                         "token": who.name if tokens.enabled else None, "scopes": sorted(who.scopes)})
+
     @app.page("/agencies/{agency_id}/cases")
-    async def agency_cases(web: Any, request: Any, agency_id: str) -> Any:
+    @guarded
+    async def agency_cases(web: Any, request: Any, who: Principal, agency_id: str) -> Any:
         local = {"cases": [
             {"case_id": v.case_id, "loan_id": loan_id, "status": v.status, "bucket": v.bucket, "dpd": v.dpd,
              "overdue_amount": v.overdue_amount, "currency": v.currency}
@@ -211,7 +325,8 @@ def register_views(worker: Worker, table: Any) -> None:
         return web.json({"agency_id": agency_id, "cases": cases, "unreachable_workers": local["_unreachable"]})
 
     @app.page("/agencies/{agency_id}/kpis")
-    async def agency_kpis(web: Any, request: Any, agency_id: str) -> Any:
+    @guarded
+    async def agency_kpis(web: Any, request: Any, who: Principal, agency_id: str) -> Any:
         counts: Counter[str] = Counter()
         for work in worker.processor.works.values():
             counts.update(work.book.portfolio.tallies.get(agency_id, {}))
@@ -227,7 +342,8 @@ def register_views(worker: Worker, table: Any) -> None:
         return web.json({"agency_id": agency_id, **kpis(total), "unreachable_workers": views[0]["_unreachable"]})
 
     @app.page("/portfolio")
-    async def portfolio(web: Any, request: Any) -> Any:
+    @guarded
+    async def portfolio(web: Any, request: Any, who: Principal) -> Any:
         views = await gather(web, request, _local_portfolio(worker))
         if not isinstance(views, list):
             return views
@@ -240,9 +356,10 @@ def register_views(worker: Worker, table: Any) -> None:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 
-async def _fetch_local(app: Any, base: str, path: str) -> dict[str, Any]:
+async def _fetch_local(app: Any, base: str, path: str, credentials: str | None) -> dict[str, Any]:
     url = f"{base.rstrip('/')}{path}?local=1"
-    async with app.http_client.get(url) as response:
+    headers = {AUTHORIZATION: credentials} if credentials else {}  # the caller's token, passed on
+    async with app.http_client.get(url, headers=headers) as response:
         response.raise_for_status()
         result: dict[str, Any] = await response.json()
         return result
@@ -250,6 +367,11 @@ async def _fetch_local(app: Any, base: str, path: str) -> dict[str, Any]:
 
 def _ratio(numerator: int, denominator: int) -> float:
     return round(numerator / denominator, 4) if denominator else 0.0
+
+
+def _share(numerator: int, denominator: int) -> float | None:
+    """A rate that means nothing without a denominator: None (JSON null) rather than 0."""
+    return round(numerator / denominator, 4) if denominator else None
 
 
 def kpis(c: Counter[str]) -> dict[str, Any]:
@@ -264,7 +386,8 @@ def kpis(c: Counter[str]) -> dict[str, Any]:
         "promise_rate": _ratio(c["promises"], c["right_party_contacts"]),
         "promises_kept": c["promises_kept"],
         "promises_broken": c["promises_broken"],
-        "promise_kept_rate": _ratio(c["promises_kept"], c["promises_kept"] + c["promises_broken"]),
+        # null until a promise was judged: 0.0 would read as "every promise broken"
+        "promise_kept_rate": _share(c["promises_kept"], c["promises_kept"] + c["promises_broken"]),
         "amount_recovered": c["recovered"],
         "violations": c["violations"],
         "violations_per_100_contacts": round(100 * c["violations"] / c["attempts"], 2) if c["attempts"] else 0.0,

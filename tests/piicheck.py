@@ -7,7 +7,8 @@
 bytes or text), or the JSON form / decoded value as a mapping. Checks, whatever is given:
 
 * no field named ``customer_id``, ``national_id`` or ``customer`` anywhere in the record;
-* ``debtor.national_id_masked`` has every character but the last 4 replaced by ``*``;
+* ``debtor.national_id_masked`` has every character but the last 4 replaced by ``*`` (all of them
+  for an id of 4 characters or fewer);
 * ``emergency_contacts`` is empty unless allowed (by the argument *and* the work order's policy);
 
 and, for the known values passed in, that none appears in the bytes or any string field: a full
@@ -21,6 +22,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from arrears.privacy import is_masked_national_id
 from schemas import CodecError, from_json, get_codec, to_json
 
 FORBIDDEN_FIELDS = frozenset({"customer_id", "national_id", "customer"})
@@ -92,8 +94,9 @@ def assert_minimal_pii(
     debtor = obj.get("debtor")
     if isinstance(debtor, Mapping):
         masked = str(debtor.get("national_id_masked", ""))
-        assert len(masked) <= 4 or set(masked[:-4]) == {"*"}, (
-            f"{name} {obj.get('event_id')}: debtor.national_id_masked is not masked but for the last 4"
+        assert is_masked_national_id(masked), (
+            f"{name} {obj.get('event_id')}: debtor.national_id_masked is not masked but for the last 4 "
+            "(or entirely, for 4 characters or fewer)"
         )
     policy_allows = bool((obj.get("contact_policy") or {}).get("emergency_contacts_allowed"))
     allowed = emergency_contacts_allowed and policy_allows

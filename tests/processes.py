@@ -25,9 +25,11 @@ def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 300) -> s
     return result
 
 
-def get_json(url: str, timeout: float = 5) -> tuple[int, Any]:
+def get_json(url: str, timeout: float = 5, token: str | None = None) -> tuple[int, Any]:
+    """GET *url*, with ``Authorization: Bearer <token>`` when a token is given: (status, JSON)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
         return exc.code, json.load(exc)

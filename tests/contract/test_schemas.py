@@ -90,6 +90,8 @@ SPEC_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "Promise": ("amount", "date"),
     "ReleaseCase": (*BASE, "case_id", "loan_id", "requested_by", "reason"),
+    # §7 access to personal data, on collections.audit
+    "PiiAccessed": (*BASE, "token_name", "endpoint", "case_id", "loan_id", "customer_id"),
 }
 SPEC_ENUMS = {
     "LoanCloseReason": ["PAID_OFF", "WRITTEN_OFF", "SOLD", "CANCELLED"],

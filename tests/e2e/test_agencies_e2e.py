@@ -66,7 +66,7 @@ def publish_book(publisher: LoanEventPublisher, loans: int) -> None:
 
 def config(tmp_path: Path, ports: dict[str, int]) -> dict[str, Any]:
     def webhook(agency: str) -> dict[str, Any]:
-        return {"type": "webhook", "url": f"http://127.0.0.1:{ports[agency]}/work-orders",
+        return {"type": "webhook", "url": f"http://127.0.0.1:{ports[agency]}/work-orders", "allow_insecure_http": True,
                 "secret_env": f"{agency}_SECRET", "max_attempts": 3, "backoff_initial_seconds": 0.1}
 
     return {

@@ -310,7 +310,8 @@ def test_a_broker_frozen_for_30_seconds_loses_nothing_and_everyone_recovers_alon
     with EmbeddedBroker() as broker, HttpAgency("AG1", secret) as agency:
         config = {**INTERNAL, "agencies": [{
             "id": "AG1", "buckets": ["M2"], "capacity": 100,
-            "transport": {"type": "webhook", "url": agency.webhook_url, "secret_env": "AG1_SECRET",
+            "transport": {"type": "webhook", "url": agency.webhook_url, "allow_insecure_http": True,
+                          "secret_env": "AG1_SECRET",
                           "timeout_seconds": 2, "max_attempts": 30, "backoff_initial_seconds": 0.2,
                           "backoff_max_seconds": 2}}]}
         config["internal_buckets"] = [b for b in INTERNAL["internal_buckets"] if b != "M2"]
@@ -404,7 +405,7 @@ def _post_results(port: int, secret: str, start: int, stop: int, timeout: float 
         while True:
             try:
                 response = httpx.post(f"http://127.0.0.1:{port}/results", content=body, timeout=timeout,
-                                      headers={"X-Arrears-Signature": sign(secret, body)})
+                                      headers={"X-Arrears-Signature": sign(secret, body, int(time.time()))})
                 if response.status_code == 202:
                     break
                 assert response.status_code == 503, response.text
@@ -429,7 +430,7 @@ def results_endpoint(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFact
     create_topics(settings, settings.topics.specs(3))
     publisher = LoanEventPublisher(settings)
     catalog = get_codec().catalog
-    server = BackgroundServer(lambda: make_app(agency_id="AG1", secret=_secret(), catalog=catalog,
+    server = BackgroundServer(lambda: make_app(agency_id="AG1", secrets=[SECRET], catalog=catalog,
                                                sink=ResultSink(publisher), metrics=AdapterMetrics("AG1"),
                                                health=lambda: (200, {})))
     server.start()
@@ -438,12 +439,6 @@ def results_endpoint(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFact
     finally:
         server.stop()
         publisher.close()
-
-
-def _secret() -> Any:
-    from pydantic import SecretStr
-
-    return SecretStr(SECRET)
 
 
 _text = st.text(max_size=12)
@@ -467,6 +462,11 @@ _FIELDS = {
     "details": _text,
     "reason": _text,
 }
+_forged_signature = st.one_of(  # what a header can carry (printable ASCII), and near-misses of the scheme
+    st.from_regex(r"[!-~]([ -~]{0,78}[!-~])?", fullmatch=True),  # h11 refuses surrounding spaces
+    st.builds(lambda t, digest: f"t={t},sha256={digest}", st.integers(-10**15, 10**15),
+              st.text(alphabet="0123456789abcdefABCDEF", max_size=70)),
+)
 _near_valid = st.fixed_dictionaries({}, optional={k: v | _json for k, v in _FIELDS.items()})
 _body = st.one_of(
     st.binary(max_size=64),
@@ -486,9 +486,11 @@ def test_ten_thousand_fuzzed_result_posts_never_fail_with_5xx_and_publish_only_w
     client = httpx.Client(timeout=30)
 
     @settings_for_fuzz
-    @given(body=_body, signed=st.booleans() | st.just(True))
-    def post(body: bytes, signed: bool) -> None:
-        headers = {"X-Arrears-Signature": sign(SECRET, body)} if signed else {}
+    @given(body=_body, signed=st.booleans() | st.just(True), forged=st.none() | _forged_signature)
+    def post(body: bytes, signed: bool, forged: str | None) -> None:
+        headers = {"X-Arrears-Signature": sign(SECRET, body, int(time.time()))} if signed else {}
+        if forged is not None and not signed:
+            headers["X-Arrears-Signature"] = forged  # any header text: a 401, never a 500
         response = client.post(f"{url}/results", content=body, headers=headers)
         statuses[response.status_code] += 1
         assert response.status_code < 500, (response.status_code, body[:200], response.text[:300])

@@ -1,10 +1,12 @@
 """The worker's ops page at ``GET /`` in a real headless browser (Debian's chromium, driven by Playwright).
 
-A small run: one worker, an agency, three loans of which two fall behind. The page must load,
-show the portfolio's numbers (two open cases, their overdue total, the agency's assignments) and,
-on a case lookup, render the case's timeline. Set ARREARS_SKIP_BROWSER=1 on a machine without
-chromium to skip this test knowingly, or ARREARS_BROWSER=/path to use another Chrome; `make test` installs
-Debian's chromium when it may (scripts/ensure-test-tools), so CI runs it.
+A small run: one worker with API tokens, an agency, three loans of which two fall behind. The page
+must sign in from a link carrying a token (and drop it from the address bar), show the portfolio's
+numbers (two open cases, their overdue total, the agency's assignments) and, on a case lookup,
+render the case's timeline and its debtor masked; a wrong token is refused, a ``pii`` token sees
+the debtor whole. Set ARREARS_SKIP_BROWSER=1 on a machine without chromium to skip this test
+knowingly, or ARREARS_BROWSER=/path to use another Chrome; `make test` installs Debian's chromium
+when it may (scripts/ensure-test-tools), so CI runs it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import env_for
+from kafkatools import read_topic
 from processes import WorkerProcess, get_json, run_cli, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,6 +29,10 @@ from producers.publisher import LoanEventPublisher
 from streams.app import internal_topic_specs
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
+READER = "ops-page-reader-6b1f0c"
+AUDITOR = "ops-page-auditor-2d9e4a"
+API = {"tokens": [{"name": "ops", "token_env": "OPS_PAGE_READ", "scopes": ["read"]},
+                  {"name": "compliance", "token_env": "OPS_PAGE_PII", "scopes": ["read", "pii"]}]}
 
 
 # This machine's network is closed: without these, chromium keeps trying to reach Google's hosts.
@@ -101,18 +108,19 @@ def test_the_ops_page_shows_the_portfolio_and_a_case_timeline(
     from playwright.sync_api import expect, sync_playwright
 
     chromium = _browser()
-    settings = make_settings({"agencies": [{
+    settings = make_settings({"api": API, "agencies": [{
         "id": "AG1", "buckets": ["M1", "M2"], "capacity": 10, "assignment_days": 30,
         "transport": {"type": "files", "outbox": str(tmp_path / "out"), "inbox": str(tmp_path / "in")},
     }]}, arrears_app_id=f"opsapp-{unique}")
     create_topics(settings, settings.topics.specs(6, ["AG1"]) + internal_topic_specs(settings))
-    env = env_for(settings, ARREARS_APP_ID=settings.arrears_app_id, ARREARS_DATA_DIR=str(tmp_path / "d"))
+    env = env_for(settings, ARREARS_APP_ID=settings.arrears_app_id, ARREARS_DATA_DIR=str(tmp_path / "d"),
+                  OPS_PAGE_READ=READER, OPS_PAGE_PII=AUDITOR)
     worker = WorkerProcess(env, free_port(), tmp_path).start()
     publisher = LoanEventPublisher(settings)
     try:
         worker.wait_ready()
         _book(publisher)
-        wait_until(lambda: get_json(f"{worker.url}/portfolio")[1].get("open_cases") == 2, 60,
+        wait_until(lambda: get_json(f"{worker.url}/portfolio", token=READER)[1].get("open_cases") == 2, 60,
                    message="two open cases in the portfolio")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -120,8 +128,20 @@ def test_the_ops_page_shows_the_portfolio_and_a_case_timeline(
                 page = browser.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
+                # Without a token the page asks for one and shows no data.
                 page.goto(worker.url + "/")
                 expect(page).to_have_title("Arrears ops")
+                expect(page.locator("#signin")).to_be_visible(timeout=15_000)
+                expect(page.locator("#main")).to_be_hidden()
+                page.fill("#token", "not-a-token-of-ours")
+                page.locator("#signin-form").evaluate("form => form.requestSubmit()")
+                expect(page.locator("#signin-error")).to_contain_text("unknown token", timeout=15_000)
+
+                # The link the demo prints signs in; the token leaves the address bar at once.
+                page.goto(f"{worker.url}/#token={READER}&case=OPS-L2:1")
+                expect(page.locator("#signed-in")).to_have_text("signed in as ops (read)", timeout=15_000)
+                assert READER not in page.url
+                assert page.evaluate("sessionStorage.getItem('arrears.token')") == READER
                 expect(page.locator("#business-date")).to_have_text("2026-03-03", timeout=15_000)
                 expect(page.locator("#open-cases")).to_have_text("2", timeout=15_000)
                 # 30,000 + 20,000 minor units overdue = ¥500.00
@@ -129,16 +149,37 @@ def test_the_ops_page_shows_the_portfolio_and_a_case_timeline(
                 expect(page.locator("#agencies")).to_contain_text("AG1")
                 expect(page.locator("#buckets")).to_contain_text("M1")
 
-                page.fill("#case-id", "OPS-L2:1")
-                page.locator("#lookup-form").evaluate("form => form.requestSubmit()")
+                # The case named in the link is looked up: its timeline, and its debtor masked.
                 timeline = page.locator("#timeline li")
                 expect(timeline.first).to_be_visible(timeout=15_000)
                 text = page.locator("#timeline").inner_text()
                 assert "CaseOpened" in text and "CaseAssigned" in text, text
                 expect(page.locator("#case")).to_contain_text("OPS-L2")
+                expect(page.locator("#debtor-table")).to_contain_text("测*", timeout=15_000)
+                expect(page.locator("#debtor-table")).to_contain_text("137****0000")
+                expect(page.locator("#debtor-table")).to_contain_text("**************0000")
+                assert "测试" not in page.content() and "13700000000" not in page.content()
+
+                # Reloading keeps the session; signing out forgets the token.
+                page.reload()
+                expect(page.locator("#signed-in")).to_have_text("signed in as ops (read)", timeout=15_000)
+                page.click("#sign-out")
+                expect(page.locator("#signin")).to_be_visible()
+                assert page.evaluate("sessionStorage.getItem('arrears.token')") is None
+
+                # A pii token sees the debtor whole (and the worker audits it).
+                page.fill("#token", AUDITOR)
+                page.locator("#signin-form").evaluate("form => form.requestSubmit()")
+                expect(page.locator("#signed-in")).to_contain_text("compliance", timeout=15_000)
+                page.fill("#case-id", "OPS-L2:1")
+                page.locator("#lookup-form").evaluate("form => form.requestSubmit()")
+                expect(page.locator("#debtor-table")).to_contain_text("测试", timeout=15_000)
+                expect(page.locator("#debtor-table")).to_contain_text("110101198001010000")
                 assert not errors, errors
             finally:
                 browser.close()
+        audited = read_topic(settings, settings.topics.audit, min_count=1, timeout=15)
+        assert {(r.data["token_name"], r.data["loan_id"]) for r in audited} == {("compliance", "OPS-L2")}
         _assert_metrics(worker.url)
         _assert_report(env, tmp_path / "report.html")
     finally:

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ def utc(text: str) -> str:
 def post(adapter: Adapter, results: list[dict[str, Any]]) -> httpx.Response:
     body = json.dumps(results).encode()
     return httpx.post(f"{adapter.url}/results", content=body, timeout=30,
-                      headers={"Content-Type": "application/json", "X-Arrears-Signature": sign(SECRET, body)})
+                      headers={"Content-Type": "application/json",
+                               "X-Arrears-Signature": sign(SECRET, body, int(time.time()))})
 
 
 def contact(n: int, work_order: str, at: str, **fields: str) -> dict[str, Any]:
@@ -58,7 +60,8 @@ def test_a_scripted_agency_session_yields_exactly_the_expected_records(
     agency_port = free_port()
     settings = make_settings({"agencies": [{
         "id": "AG1", "buckets": ["M1", "M2"], "capacity": 10, "assignment_days": 30,
-        "transport": {"type": "webhook", "url": f"http://127.0.0.1:{agency_port}/wo", "secret_env": "AG1_SECRET"},
+        "transport": {"type": "webhook", "url": f"http://127.0.0.1:{agency_port}/wo",
+                      "allow_insecure_http": True, "secret_env": "AG1_SECRET"},
     }]}, arrears_app_id=f"resapp-{unique}")
     create_topics(settings, settings.topics.specs(6, ["AG1"]) + internal_topic_specs(settings))
     env = env_for(settings, ARREARS_APP_ID=settings.arrears_app_id, ARREARS_DATA_DIR=str(tmp_path / "d"),

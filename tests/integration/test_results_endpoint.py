@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,11 @@ from consumers.signing import sign
 
 pytestmark = pytest.mark.broker
 SECRET = "ag1-results-secret"
+OLD_SECRET = "ag1-results-secret-before-the-rotation"
+
+
+def now() -> int:
+    return int(time.time())
 
 
 def contact(n: int, **overrides: Any) -> dict[str, Any]:
@@ -38,7 +44,7 @@ def contact(n: int, **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def adapter(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch) -> Iterator[Adapter]:
-    monkeypatch.setenv("AG1_SECRET", SECRET)
+    monkeypatch.setenv("AG1_SECRET", f"{SECRET},{OLD_SECRET}")  # in the middle of a rotation
     settings = make_settings(
         {
             "agencies": [
@@ -49,6 +55,7 @@ def adapter(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPa
                     "transport": {
                         "type": "webhook",
                         "url": f"http://127.0.0.1:{free_port()}/none",
+                        "allow_insecure_http": True,
                         "secret_env": "AG1_SECRET",
                     },
                 }
@@ -64,7 +71,7 @@ def adapter(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPa
 def post(adapter: Adapter, body: bytes, signature: str | None = "sign") -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     if signature == "sign":
-        headers["X-Arrears-Signature"] = sign(SECRET, body)
+        headers["X-Arrears-Signature"] = sign(SECRET, body, now())
     elif signature is not None:
         headers["X-Arrears-Signature"] = signature
     return httpx.post(f"{adapter.url}/results", content=body, headers=headers, timeout=30)
@@ -76,8 +83,11 @@ def test_unsigned_badly_signed_malformed_and_foreign_posts_are_refused_and_nothi
     good = json.dumps([contact(1), contact(2)]).encode()
     refused = {
         "unsigned": post(adapter, good, signature=None),
-        "badly signed": post(adapter, good, signature=sign("another-secret", good)),
-        "signed other bytes": post(adapter, good, signature=sign(SECRET, good + b" ")),
+        "badly signed": post(adapter, good, signature=sign("another-secret", good, now())),
+        "signed other bytes": post(adapter, good, signature=sign(SECRET, good + b" ", now())),
+        "untimed (the old scheme)": post(adapter, good, signature=sign(SECRET, good, now()).split(",")[1]),
+        "replayed": post(adapter, good, signature=sign(SECRET, good, now() - 301)),
+        "from the future": post(adapter, good, signature=sign(SECRET, good, now() + 400)),
         "not JSON": post(adapter, b"{oops"),
         "invalid item": post(adapter, json.dumps([contact(1), contact(2, outcome="SHRUG")]).encode()),
         "another agency": post(adapter, json.dumps([contact(1), contact(2, agency_id="AG2")]).encode()),
@@ -88,12 +98,18 @@ def test_unsigned_badly_signed_malformed_and_foreign_posts_are_refused_and_nothi
         "unsigned": 401,
         "badly signed": 401,
         "signed other bytes": 401,
+        "untimed (the old scheme)": 401,
+        "replayed": 401,
+        "from the future": 401,
         "not JSON": 400,
         "invalid item": 400,
         "another agency": 400,
         "too large": 413,
     }
     assert refused["unsigned"].json() == {"error": "signature: missing X-Arrears-Signature header"}
+    assert refused["replayed"].json()["error"].startswith("signature: t is 30")
+    assert "(at most 300 s): a replay or a wrong clock" in refused["replayed"].json()["error"]
+    assert refused["untimed (the old scheme)"].json()["error"].startswith("signature: malformed")
     assert refused["invalid item"].json()["error"].startswith("[1] outcome: 'SHRUG' is not one of")
     assert refused["invalid item"].json()["index"] == 1
     assert (
@@ -102,8 +118,9 @@ def test_unsigned_badly_signed_malformed_and_foreign_posts_are_refused_and_nothi
     assert read_topic(adapter.settings, adapter.settings.topics.agency_results, timeout=3) == []
     metrics = httpx.get(f"{adapter.url}/metrics").text
     assert (
-        'arrears_adapter_results_rejected_total{agency="AG1",cause="signature",source="http"} 3.0' in metrics
+        'arrears_adapter_results_rejected_total{agency="AG1",cause="signature",source="http"} 4.0' in metrics
     )
+    assert 'arrears_adapter_results_rejected_total{agency="AG1",cause="stale",source="http"} 2.0' in metrics
 
 
 def test_a_signed_batch_is_published_keyed_by_loan_and_acknowledged(adapter: Adapter) -> None:
@@ -122,5 +139,8 @@ def test_a_signed_batch_is_published_keyed_by_loan_and_acknowledged(adapter: Ada
     assert {r.headers["event_type"] for r in records} == {b"ContactAttempted", b"PromiseToPay"}
     single = post(adapter, json.dumps(contact(4)).encode())
     assert (single.status_code, single.json()) == (202, {"accepted": 1})
+    body = json.dumps(contact(5)).encode()
+    old = post(adapter, body, signature=sign(OLD_SECRET, body, now()))  # the agency has not switched yet
+    assert (old.status_code, old.json()) == (202, {"accepted": 1})
     health = httpx.get(f"{adapter.url}/health")
     assert health.json()["agency"] == "AG1"

@@ -37,6 +37,7 @@ def test_http_agency_reports_its_day_to_the_adapter_and_its_debtors_pay_on_loan_
                         "transport": {
                             "type": "webhook",
                             "url": agency.webhook_url,
+                            "allow_insecure_http": True,
                             "secret_env": "AG1_SECRET",
                         },
                     }

@@ -17,9 +17,9 @@ CONFIG = {
     "internal_buckets": ["M1"],
     "agencies": [
         {"id": "AG1", "buckets": ["M2", "M3"], "capacity": 60, "weight": 1, "assignment_days": 30,
-         "transport": {"type": "webhook", "url": "http://ag1.example/", "secret_env": "AG1_SECRET"}},
+         "transport": {"type": "webhook", "url": "https://ag1.example/", "secret_env": "AG1_SECRET"}},
         {"id": "AG2", "buckets": ["M2", "M3", "M4"], "capacity": 60, "weight": 1, "assignment_days": 30,
-         "transport": {"type": "webhook", "url": "http://ag2.example/", "secret_env": "AG2_SECRET"}},
+         "transport": {"type": "webhook", "url": "https://ag2.example/", "secret_env": "AG2_SECRET"}},
     ],
 }
 HOUR = 3_600_000

@@ -11,6 +11,7 @@ import contextlib
 import io
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,130 @@ def test_the_dockerfile_installs_the_package_on_python_311_slim_with_arrears_as_
     assert re.search(r'^ENTRYPOINT \["arrears"\]$', text, flags=re.MULTILINE)
     for package in ("arrears", "schemas", "producers", "streams", "consumers"):
         assert re.search(rf"^COPY {package} ", text, flags=re.MULTILINE), package
+
+
+# --------------------------------------------------------------------------- broker credentials and ACLs
+KAFKA_DIR = ROOT / "deploy" / "kafka"
+REQUIRED_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
+
+
+def scram_users() -> dict[str, str]:
+    """{user: the variable holding its password} as the broker's bootstrap script reads them."""
+    listed = SERVICES["kafka"]["environment"]["ARREARS_KAFKA_SCRAM_USERS"].split()
+    return dict(entry.split("=", 1) for entry in listed)
+
+
+def acl_rules() -> list[tuple[str, str, str, str, frozenset[str]]]:
+    rules = []
+    for line in (KAFKA_DIR / "acls.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            principal, resource, pattern, name, operations = line.split()
+            rules.append((principal, resource, pattern, name, frozenset(operations.split(","))))
+    return rules
+
+
+def expected_user(name: str, service: dict[str, Any]) -> str:
+    command = command_of(service)
+    if command[0] == "worker":
+        return "arrears-worker"
+    if command[0] == "adapter":
+        return f"arrears-adapter-{option(command, '--agency').lower()}"
+    if command[0] == "topics":
+        return "admin"
+    return {"clock": "arrears-loansystem", "simulate": "arrears-loansystem"}.get(command[0], "arrears-tooling")
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_every_app_service_authenticates_as_its_own_scram_user_with_a_password_from_the_environment(
+    name: str,
+) -> None:
+    env = APP_SERVICES[name]["environment"]
+    user = expected_user(name, APP_SERVICES[name])
+
+    assert (env["KAFKA_SECURITY_PROTOCOL"], env["KAFKA_SASL_MECHANISM"]) == ("SASL_PLAINTEXT", "SCRAM-SHA-512")
+    assert env["KAFKA_SASL_USERNAME"] == user
+    password = REQUIRED_VARIABLE.fullmatch(str(env["KAFKA_SASL_PASSWORD"]))
+    assert password, f"{name}: the Kafka password must come from the environment, not the file"
+    assert scram_users()[user] == password.group(1), f"{name}: {user}'s password is another variable"
+
+
+def test_the_broker_authenticates_every_listener_but_its_own_controller_and_refuses_what_no_acl_allows() -> None:
+    env = SERVICES["kafka"]["environment"]
+    protocols = dict(pair.split(":") for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    listeners = dict(item.split("://") for item in env["KAFKA_LISTENERS"].split(","))
+
+    assert {name for name, protocol in protocols.items() if not protocol.startswith("SASL_")} == {"CONTROLLER"}
+    assert listeners["CONTROLLER"].startswith("localhost:"), "a plain-text listener must not be reachable"
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert set(env["KAFKA_SUPER_USERS"].split(";")) == {"User:admin", "User:ANONYMOUS"}
+    assert 'username="admin"' in env["KAFKA_LISTENER_NAME_INTERNAL_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+    assert SERVICES["kafka"]["entrypoint"][-1].endswith("bootstrap-scram.sh")
+    for variable in scram_users().values():
+        assert REQUIRED_VARIABLE.fullmatch(str(env[variable])), f"{variable} must come from the environment"
+
+
+def test_only_the_topics_one_shot_runs_as_admin_and_every_service_user_has_acls() -> None:
+    users = {svc["environment"]["KAFKA_SASL_USERNAME"] for svc in APP_SERVICES.values()}
+    admins = [name for name, svc in APP_SERVICES.items() if svc["environment"]["KAFKA_SASL_USERNAME"] == "admin"]
+
+    assert admins == list(services_running("topics"))
+    principals = {rule[0] for rule in acl_rules()}
+    assert users - {"admin"} <= principals
+    assert principals <= set(scram_users())
+
+
+@pytest.mark.parametrize("agency", ["AG1", "AG2", "AG3"])
+def test_an_adapter_may_read_only_its_own_work_orders_and_write_only_results_and_its_dead_letters(
+    agency: str,
+) -> None:
+    mine = {(resource, pattern, name, ops) for principal, resource, pattern, name, ops in acl_rules()
+            if principal == f"arrears-adapter-{agency.lower()}"}
+
+    assert mine == {
+        ("topic", "literal", f"agency.{agency}.work-orders", frozenset({"Read", "Describe"})),
+        ("group", "literal", f"arrears-adapter-{agency}", frozenset({"Read"})),
+        ("topic", "literal", "agency.results", frozenset({"Write", "Describe"})),
+        ("topic", "literal", f"agency.{agency}.work-orders.dlq", frozenset({"Write", "Describe"})),
+    }
+    assert agency in {a.id for a in the_config().agencies}
+
+
+def test_the_acls_service_applies_the_file_as_admin_before_any_app_service_starts() -> None:
+    acls = SERVICES["acls"]
+    assert acls["entrypoint"][-1].endswith("acls.sh") and str(acls.get("restart")) == "no"
+    assert acls["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    for name, svc in APP_SERVICES.items():
+        if command_of(svc)[0] != "topics":
+            assert svc["depends_on"].get("acls") == {"condition": "service_completed_successfully"}, name
+
+
+def test_the_broker_scripts_are_valid_bash() -> None:
+    for script in ("bootstrap-scram.sh", "acls.sh"):
+        assert subprocess.run(["bash", "-n", str(KAFKA_DIR / script)], capture_output=True).returncode == 0, script
+
+
+def test_make_env_writes_every_secret_the_compose_file_requires_each_one_different(tmp_path: Path) -> None:
+    required = set(REQUIRED_VARIABLE.findall(COMPOSE_FILE.read_text(encoding="utf-8")))
+    target = tmp_path / ".env"
+    subprocess.run(["bash", str(ROOT / "deploy" / "make-env.sh"), str(target)], check=True, capture_output=True)
+    written = dict(line.split("=", 1) for line in target.read_text().splitlines() if not line.startswith("#"))
+
+    assert required <= set(written), required - set(written)
+    assert len(set(written.values())) == len(written)
+    assert all(re.fullmatch(r"[0-9a-f]{48}", value) for value in written.values())
+    assert target.stat().st_mode & 0o077 == 0, "the secrets file must be private"
+    again = subprocess.run(["bash", str(ROOT / "deploy" / "make-env.sh"), str(target)], capture_output=True)
+    assert again.returncode != 0, "an existing .env must not be overwritten"
+
+
+def test_the_workers_hold_the_query_api_tokens_and_nothing_else_does() -> None:
+    tokens = {token.token_env for token in the_config().api.tokens}
+    assert tokens, "the published worker ports need tokens: without them the API listens on 127.0.0.1 only"
+    for name, svc in APP_SERVICES.items():
+        held = tokens & set(svc["environment"])
+        if command_of(svc)[0] == "worker":
+            assert held == tokens, name
+        else:
+            assert not held, f"{name} must not hold the query API's tokens"

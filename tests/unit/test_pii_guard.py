@@ -20,7 +20,9 @@ def decoded(obj: dict[str, object]) -> tuple[str, dict[str, object]]:
     ("value", "masked"),
     [
         ("**************123X", True),
-        ("1234", True),
+        ("****", True),  # an id of 4 characters or fewer is masked entirely
+        ("1234", False),
+        ("12", False),
         ("", True),
         ("*1234", True),
         ("440301199001011234", False),
@@ -28,7 +30,7 @@ def decoded(obj: dict[str, object]) -> tuple[str, dict[str, object]]:
         ("**************123X ", False),
     ],
 )
-def test_masked_means_everything_but_the_last_four_is_a_star(value: str, masked: bool) -> None:
+def test_masked_means_everything_but_the_last_four_is_a_star_and_short_ids_all_stars(value: str, masked: bool) -> None:
     assert is_masked(value) is masked
 
 

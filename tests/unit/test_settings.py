@@ -201,8 +201,17 @@ def test_the_spec_example_config_parses() -> None:
         (config_with(grace_days=-1), "grace_days", "greater than or equal to 0"),
         (
             agency_with(0, transport={"type": "webhook", "url": "ftp://x", "secret_env": "S"}),
-            "agencies[0].transport.url", "http",
+            "agencies[0].transport.url", "https",
         ),
+        (
+            agency_with(0, transport={"type": "webhook", "url": "http://x", "secret_env": "S"}),
+            "agencies[0].transport.url", "allow_insecure_http",
+        ),
+        (config_with(api={"tokens": [{"name": "ops", "token_env": "T", "scopes": ["write"]}]}),
+         "api.tokens[0].scopes[0]", "'read', 'pii' or 'act'"),
+        (config_with(api={"tokens": [{"name": "ops", "token_env": "T", "scopes": ["read"]},
+                                     {"name": "ops", "token_env": "U", "scopes": ["read"]}]}),
+         "api", "tokens[1].name: duplicate token name 'ops'"),
         (
             agency_with(
                 0, transport={"type": "webhook", "url": "https://x", "secret_env": "S", "retries": 3}
@@ -215,7 +224,8 @@ def test_the_spec_example_config_parses() -> None:
         "negative-capacity", "text-capacity", "zero-weight", "unknown-top-key", "unknown-agency-key",
         "unknown-internal-bucket", "unknown-agency-bucket", "bad-agency-id", "duplicate-agency",
         "bad-quiet-hours-start", "bad-quiet-hours-end", "unknown-profile", "negative-grace",
-        "non-http-webhook", "unknown-transport-key", "unknown-transport-type",
+        "non-http-webhook", "insecure-http-webhook", "unknown-token-scope", "duplicate-token-name",
+        "unknown-transport-key", "unknown-transport-type",
     ],
 )
 def test_a_bad_config_names_the_key_path_and_what_was_expected(

@@ -11,7 +11,7 @@ from arrears.cli import main
 from arrears.config import parse_config
 from arrears.errors import ConfigError
 from arrears.settings import load_settings
-from consumers.adapter import agency_secret, consumer_config, group_id
+from consumers.adapter import agency_secrets, consumer_config, group_id
 
 CONFIG = {
     "agencies": [
@@ -63,9 +63,9 @@ def test_a_missing_webhook_secret_stops_the_command_naming_the_variable(
 
 def test_a_files_agency_needs_no_secret_unless_it_names_one(monkeypatch: pytest.MonkeyPatch) -> None:
     config = parse_config(CONFIG)
-    assert agency_secret(config.agency("AG2")) is None
+    assert agency_secrets(config.agency("AG2")) is None
     monkeypatch.setenv("AG1_SECRET", "x")
-    assert agency_secret(config.agency("AG1")).get_secret_value() == "x"  # type: ignore[union-attr]
+    assert [s.get_secret_value() for s in agency_secrets(config.agency("AG1")) or ()] == ["x"]
     with pytest.raises(ConfigError, match="secret_env"):
         parse_config(
             {
@@ -94,3 +94,28 @@ def test_the_consumer_group_and_poll_interval_fit_the_agency(config_path: Path) 
     assert webhook["max.poll.interval.ms"] >= (10 * 20 + 9 * 60) * 1000
     files = consumer_config(settings, settings.config.agency("AG2"))
     assert "max.poll.interval.ms" not in files
+
+
+def test_a_rotation_puts_two_secrets_in_the_variable_and_anything_else_stops_the_adapter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    agency = parse_config(CONFIG).agency("AG1")
+    monkeypatch.setenv("AG1_SECRET", "new-one,old-one")
+    assert [s.get_secret_value() for s in agency_secrets(agency) or ()] == ["new-one", "old-one"]
+    for bad in ("a,b,c", "new-one,"):
+        monkeypatch.setenv("AG1_SECRET", bad)
+        with pytest.raises(ConfigError) as caught:
+            agency_secrets(agency)
+        assert "agencies[AG1].transport.secret_env: AG1_SECRET" in str(caught.value)
+        assert "new-one" not in str(caught.value)  # a secret is never printed
+
+
+def test_an_http_webhook_url_is_refused_at_start_unless_allowed_for_local_testing() -> None:
+    insecure = {**CONFIG["agencies"][0], "transport": {  # type: ignore[dict-item]
+        **CONFIG["agencies"][0]["transport"], "url": "http://ag1.example/hook"}}  # type: ignore[index]
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"agencies": [insecure]})
+    assert "agencies[0].transport.url: http:// would send debtors' personal data unencrypted" in str(caught.value)
+    assert "allow_insecure_http: true" in str(caught.value)
+    insecure["transport"]["allow_insecure_http"] = True  # type: ignore[index]
+    assert parse_config({"agencies": [insecure]}).agency("AG1").transport.url == "http://ag1.example/hook"

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
 import threading
 
 import httpx
 import pytest
+import tenacity
 
 from arrears.config import WebhookTransport
 from consumers.delivery import DeliveryInterrupted, WorkOrder
 from consumers.metrics import AdapterMetrics
 from consumers.retry import (
+    Outcome,
     Verdict,
-    backoff_delay,
+    backoff,
     classify,
     parse_retry_after,
-    retry_wait,
+    wait_retry_after,
     worst_case_seconds,
 )
 from consumers.signing import verify
@@ -40,32 +41,44 @@ NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
         (504, Verdict.RETRY),
         (429, Verdict.RETRY),
         (408, Verdict.RETRY),
-        (400, Verdict.PERMANENT),
-        (401, Verdict.PERMANENT),
-        (403, Verdict.PERMANENT),
-        (404, Verdict.PERMANENT),
-        (409, Verdict.PERMANENT),
-        (422, Verdict.PERMANENT),
-        (301, Verdict.PERMANENT),
-        (302, Verdict.PERMANENT),
+        (400, Verdict.REFUSED),
+        (409, Verdict.REFUSED),
+        (413, Verdict.REFUSED),
+        (422, Verdict.REFUSED),
+        (401, Verdict.PAUSE),  # a rotated secret: every event would be refused the same way
+        (403, Verdict.PAUSE),
+        (404, Verdict.PAUSE),  # a moved endpoint
+        (410, Verdict.PAUSE),
+        (301, Verdict.PAUSE),  # a signed POST is never replayed elsewhere: the URL is wrong
+        (302, Verdict.PAUSE),
     ],
 )
-def test_only_server_errors_throttling_and_timeouts_are_retried(status: int, verdict: Verdict) -> None:
+def test_server_errors_throttling_and_timeouts_are_retried_refusals_of_us_pause(
+    status: int, verdict: Verdict
+) -> None:
     assert classify(status) is verdict
+
+
+def wait_of(wait: object, attempt: int, outcome: Outcome | None = None) -> float:
+    """What a tenacity wait says after failed attempt number *attempt* (with that attempt's outcome)."""
+    state = tenacity.RetryCallState(retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    if outcome is not None:
+        state.set_result(outcome)
+    return float(wait(state))  # type: ignore[operator]
 
 
 def test_backoff_doubles_from_the_initial_wait_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
     steps = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    wait = backoff(0.5, 30.0)
     for attempt, step in enumerate(steps, 1):
-        assert backoff_delay(attempt, 0.5, 30.0, 0.0) == pytest.approx(step / 2)
-        assert backoff_delay(attempt, 0.5, 30.0, 0.999999) == pytest.approx(step, rel=1e-5)
-        assert step / 2 <= backoff_delay(attempt, 0.5, 30.0, random.random()) <= step
+        seen = [wait_of(wait, attempt) for _ in range(200)]
+        assert all(step / 2 <= w <= step for w in seen), (attempt, min(seen), max(seen))
+        assert max(seen) - min(seen) > step / 10  # jittered, not fixed
 
 
-def test_backoff_survives_huge_attempt_numbers_and_rejects_attempt_zero() -> None:
-    assert backoff_delay(10_000, 0.5, 30.0, 1.0) == 30.0
-    with pytest.raises(ValueError):
-        backoff_delay(0, 0.5, 30.0, 0.5)
+def test_backoff_survives_huge_attempt_numbers() -> None:
+    assert 15.0 <= wait_of(backoff(0.5, 30.0), 10_000) <= 30.0
 
 
 @pytest.mark.parametrize(
@@ -85,9 +98,10 @@ def test_retry_after_is_read_as_seconds_or_an_http_date(header: str | None, seco
 
 
 def test_retry_after_wins_over_backoff_but_never_beyond_the_cap() -> None:
-    assert retry_wait(1, 0.5, 30.0, 0.0, retry_after=12.0) == 12.0
-    assert retry_wait(1, 0.5, 30.0, 0.0, retry_after=3600.0) == 30.0
-    assert retry_wait(3, 0.5, 30.0, 0.0, retry_after=None) == 1.0
+    wait = wait_retry_after(backoff(0.5, 30.0), 30.0)
+    assert wait_of(wait, 1, Outcome(Verdict.RETRY, retry_after=12.0)) == 12.0
+    assert wait_of(wait, 1, Outcome(Verdict.RETRY, retry_after=3600.0)) == 30.0
+    assert 0.5 <= wait_of(wait, 3, Outcome(Verdict.RETRY)) <= 2.0
 
 
 def test_worst_case_covers_every_attempt_timing_out_and_every_wait_at_the_cap() -> None:
@@ -126,17 +140,8 @@ def _sender(agency: FakeAgency, **overrides: object) -> tuple[WebhookSender, Ada
     )
     metrics = AdapterMetrics("AG1")
     client = httpx.Client(transport=httpx.MockTransport(agency))
-    from pydantic import SecretStr
-
-    sender = WebhookSender(
-        cfg,
-        SecretStr("s3cret"),
-        get_codec().catalog,
-        metrics,
-        client=client,
-        rng=random.Random(1),
-        now=lambda: NOW,
-    )
+    sender = WebhookSender(cfg, ["s3cret", "old-secret"], get_codec().catalog, metrics, agency_id="AG1",
+                           client=client, now=lambda: NOW)
     return sender, metrics
 
 
@@ -156,7 +161,9 @@ def test_webhook_is_signed_json_form_with_the_event_id_as_idempotency_key() -> N
     assert request.method == "POST"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Idempotency-Key"] == order.event_id
-    assert verify("s3cret", request.content, request.headers["X-Arrears-Signature"])
+    assert request.headers["X-Arrears-Signature"].startswith(f"t={int(NOW.timestamp())},sha256=")
+    assert verify("s3cret", request.content, request.headers["X-Arrears-Signature"], now=NOW.timestamp())
+    assert not verify("old-secret", request.content, request.headers["X-Arrears-Signature"], now=NOW.timestamp())
     assert request.content == render_body(get_codec().catalog, order.name, order.value)
     assert json.loads(request.content)["type"] == "WorkOrderIssued"
 
@@ -182,11 +189,65 @@ def test_timeouts_and_connection_errors_are_retried_until_the_budget_is_spent() 
     assert len(agency.requests) == 4
 
 
-def test_a_4xx_other_than_429_is_permanent_and_not_retried() -> None:
+def test_a_refusal_of_the_event_is_not_retried_and_dead_lettered() -> None:
     agency = FakeAgency([422])
     sender, _ = _sender(agency)
     failure = sender.post(_order(), threading.Event())
     assert failure is not None and failure.error.startswith("HTTP 422 (permanent")
+    assert len(agency.requests) == 1
+
+
+def test_a_401_pauses_delivery_tries_the_same_event_again_and_resumes_once_accepted() -> None:
+    agency = FakeAgency([401, 401, 401, 200])
+    sender, metrics = _sender(agency, paused_retry_seconds=0.01)
+    order = _order()
+    assert sender.post(order, threading.Event()) is None  # delivered in the end, never dead-lettered
+    assert len(agency.requests) == 4
+    assert {r.headers["Idempotency-Key"] for r in agency.requests} == {order.event_id}
+    text = metrics.render().decode()
+    assert 'arrears_adapter_pauses_total{agency="AG1",status="401"} 1.0' in text
+    assert 'arrears_adapter_paused{agency="AG1"} 0.0' in text  # resumed
+    assert sender.gate.paused is None
+
+
+def test_while_paused_no_other_delivery_starts_until_the_probe_is_accepted() -> None:
+    agency = FakeAgency([401])
+    sender, metrics = _sender(agency, paused_retry_seconds=0.3)
+    first, second = _order(), _order()
+    results: list[object] = []
+    probe = threading.Thread(target=lambda: results.append(sender.post(first, threading.Event())))
+    probe.start()
+    deadline = 50
+    while sender.gate.paused is None and deadline:
+        threading.Event().wait(0.01)
+        deadline -= 1
+    assert sender.gate.paused == "HTTP 401"
+    assert 'arrears_adapter_paused{agency="AG1"} 1.0' in metrics.render().decode()
+    other = threading.Thread(target=lambda: results.append(sender.post(second, threading.Event())))
+    other.start()
+    threading.Event().wait(0.1)
+    assert len(agency.requests) == 1  # the other lane waits for the pause to end
+    probe.join(5)
+    other.join(5)
+    assert results == [None, None] and len(agency.requests) == 3
+
+
+def test_several_refusals_in_a_row_pause_instead_of_dead_lettering_everything() -> None:
+    agency = FakeAgency([400, 400, 400, 200])
+    sender, metrics = _sender(agency, paused_retry_seconds=0.01)
+    assert sender.post(_order(), threading.Event()) is not None
+    assert sender.post(_order(), threading.Event()) is not None
+    assert sender.post(_order(), threading.Event()) is None  # the third refusal paused; the probe got through
+    assert 'arrears_adapter_pauses_total{agency="AG1",status="400"} 1.0' in metrics.render().decode()
+
+
+def test_stopping_while_paused_interrupts_without_a_verdict() -> None:
+    agency = FakeAgency([401] * 10)
+    sender, _ = _sender(agency, paused_retry_seconds=5.0)
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    with pytest.raises(DeliveryInterrupted):
+        sender.post(_order(), stop)
     assert len(agency.requests) == 1
 
 
