@@ -151,7 +151,7 @@ class TopicNames:
             TopicSpec(self.cases, partitions),
             TopicSpec(self.case_state, partitions, {"cleanup.policy": "compact"}),
             TopicSpec(self.compliance, partitions),
-            TopicSpec(self.audit, partitions, optional_config=keep_forever),
+            TopicSpec(self.audit, partitions, KEEP_FOREVER),
         ]
         work_order_retention = {"retention.ms": str(work_order_retention_days * 86_400_000), "cleanup.policy": "delete"}
         specs += [TopicSpec(self.work_orders(a), partitions, work_order_retention) for a in agency_ids]

@@ -33,6 +33,7 @@ from arrears.domain.book import LoanBook, counts_in_portfolio
 from arrears.domain.loan import LoanState, Rules
 from arrears.domain.results import future_time_problem
 from arrears.kafka import OffsetReader
+from arrears.privacy import mask_record
 from arrears.settings import Settings
 from arrears.topics import loan_id_of_case
 from schemas import CodecError, event_type_headers, get_codec, to_json
@@ -397,7 +398,8 @@ class Processor:
                 continue
             name, value = to_record(output)
             loan = value.get("loan_id") or loan_id_of_case(value["case_id"])
-            by_loan.setdefault(loan, []).append((value["case_id"], to_json(catalog, name, value)))
+            # The timeline never stores personal data: work orders are kept with the debtor masked.
+            by_loan.setdefault(loan, []).append((value["case_id"], mask_record(to_json(catalog, name, value))))
         if cause is not None:
             name, value, loan, event = cause
             rejected = any(isinstance(o, ev.Rejected) and o.event.event_id == event.event_id for o in outputs)
@@ -405,7 +407,7 @@ class Processor:
             if not cases and hasattr(event, "case_id") and not rejected:
                 cases = [event.case_id]  # type: ignore[union-attr]
             if cases:
-                by_loan.setdefault(loan, []).insert(0, (",".join(cases), to_json(catalog, name, value)))
+                by_loan.setdefault(loan, []).insert(0, (",".join(cases), mask_record(to_json(catalog, name, value))))
         for loan, entries in by_loan.items():
             work.store.journal(loan, [
                 _json_bytes({"case_ids": case.split(","), "record": record}) for case, record in entries

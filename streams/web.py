@@ -44,20 +44,18 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
-def case_json(worker: Worker, state: LoanState, case: Case, published: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The case's CaseState in JSON form, as ``collections.case-state`` carries it (SPEC §1, §7).
+def case_json(worker: Worker, state: LoanState, case: Case) -> dict[str, Any]:
+    """The case's CaseState in JSON form, exactly as ``collections.case-state`` last carried it (SPEC §1, §7).
 
-    *published* is the same version's record as journaled when the worker keeps it: its
-    ``event_id`` and ``occurred_at`` are the published ones. Without it (journal off, or a
-    version journaled before CaseState records were kept) they are null: the snapshot's fields
-    are the case's own, but which event caused it is not known here.
+    The case keeps the event id and time of its last snapshot; a case stored by an older
+    version that did not keep them shows them as null.
     """
     assert state.account is not None
-    snapshot = case.snapshot("", 0, state.loan_id, state.account.customer_id, state.account.currency)
+    snapshot = case.snapshot(case.state_event_id or "", case.state_at or 0, state.loan_id,
+                             state.account.customer_id, state.account.currency)
     body = to_json(worker.processor.codec.catalog, "CaseState", _plain(snapshot))
-    same = published is not None and published.get("version") == body["version"]
-    body["event_id"] = published["event_id"] if same and published else None
-    body["occurred_at"] = published["occurred_at"] if same and published else None
+    if case.state_event_id is None:
+        body["event_id"] = body["occurred_at"] = None
     return body
 
 
@@ -81,8 +79,7 @@ def customer_json(state: LoanState, unmasked: bool) -> dict[str, Any] | None:
     return person if unmasked else mask_person(person)
 
 
-def loan_json(worker: Worker, state: LoanState, *, unmasked: bool = False,
-              published: dict[str, Any] | None = None) -> dict[str, Any]:
+def loan_json(worker: Worker, state: LoanState, *, unmasked: bool = False) -> dict[str, Any]:
     """The loan's ledger and cases; its customer's personal data masked unless *unmasked*."""
     processor = worker.processor
     work = processor.works.get(_partition(worker, state.loan_id))
@@ -90,12 +87,13 @@ def loan_json(worker: Worker, state: LoanState, *, unmasked: bool = False,
     fig = state.figures(date, processor.rules.buckets)
     allocations, credit = allocate(state.installments, sum(r.amount for r in state.repayments if not r.reversed))
     cases = [
+        case_json(worker, state, h) if isinstance(h, Case) else
         {"case_id": h.case_id, "status": "CLOSED", "opened_on": h.opened_on.isoformat(),
          "closed_on": h.closed_on.isoformat(), "close_reason": h.close_reason}
         for h in state.history
     ]
     if state.case is not None:
-        cases.append(case_json(worker, state, state.case, published))
+        cases.append(case_json(worker, state, state.case))
     account = state.account
     return {
         "loan_id": state.loan_id,
@@ -153,15 +151,6 @@ def _load(worker: Worker, table: Any, loan_id: str) -> LoanState | None:
 def _journal(worker: Worker, state: LoanState) -> list[dict[str, Any]]:
     work = worker.processor.works.get(_partition(worker, state.loan_id))
     return [json.loads(raw) for raw in (work.store.read_journal(state) if work else [])]
-
-
-def latest_published(entries: list[dict[str, Any]], case_id: str) -> dict[str, Any] | None:
-    """The last CaseState journaled for *case_id*, if the journal keeps them."""
-    for entry in reversed(entries):
-        record = entry.get("record", {})
-        if record.get("type") == "CaseState" and record.get("case_id") == case_id:
-            return dict(record)
-    return None
 
 
 def timeline(entries: list[dict[str, Any]], case_id: str) -> list[dict[str, Any]]:
@@ -242,9 +231,9 @@ def register_views(worker: Worker, table: Any) -> None:
         if answer is not None:
             return answer
         state = _load(worker, table, loan_id)
-        if state is not None and state.case is not None and state.case.case_id == case_id:
-            published = latest_published(_journal(worker, state), case_id)
-            return web.json(case_json(worker, state, state.case, published))
+        found = state.find_case(case_id) if state is not None else None
+        if state is not None and isinstance(found, Case):
+            return web.json(case_json(worker, state, found))
         for old in state.history if state else ():
             if old.case_id == case_id:
                 # An earlier case of the loan, closed and superseded: a summary (its final CaseState
@@ -263,8 +252,7 @@ def register_views(worker: Worker, table: Any) -> None:
         state = _load(worker, table, loan_id)
         if state is None:
             return web.json({"error": f"no loan {loan_id}"}, status=404)
-        published = latest_published(_journal(worker, state), state.case.case_id) if state.case else None
-        body = loan_json(worker, state, unmasked=who.sees_pii, published=published)
+        body = loan_json(worker, state, unmasked=who.sees_pii)
         if who.sees_pii and state.account is not None:
             return await audited(web, request, who, state, body)
         return web.json(body)

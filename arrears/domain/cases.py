@@ -95,6 +95,8 @@ class Case:
     closed_at: int | None = None  # CaseClosed.occurred_at
     contacts: tuple[ContactRecord, ...] = ()  # contacts recorded while open: judged again if history changes
     flagged: frozenset[str] = frozenset()  # "<contact event id>|<rule>" of violations emitted on this case
+    state_event_id: str | None = None  # the event_id of the last CaseState emitted (the query API shows it)
+    state_at: int | None = None  # and its occurred_at
 
     @property
     def is_open(self) -> bool:

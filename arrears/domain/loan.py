@@ -217,9 +217,11 @@ def _finish(before: LoanState, state: LoanState, step: Step) -> LoanState:
         old = earlier.get(case.case_id)
         if old is not None and old.visible() == case.visible():
             continue
-        case = replace(case, version=case.version + 1)
-        step.emit(case.snapshot(step.id("CaseState", case.case_id, str(case.version)), step.occurred_at,
-                                state.loan_id, state.account.customer_id, state.account.currency))
+        version = case.version + 1
+        event_id = step.id("CaseState", case.case_id, str(version))
+        case = replace(case, version=version, state_event_id=event_id, state_at=step.occurred_at)
+        step.emit(case.snapshot(event_id, step.occurred_at, state.loan_id, state.account.customer_id,
+                                state.account.currency))
         state = state.with_case(case)
     return state
 

@@ -22,7 +22,7 @@ from processes import WorkerProcess, get_json, wait_until
 from arrears.broker import free_port
 from arrears.kafka import create_topics
 from producers.publisher import LoanEventPublisher
-from schemas import get_codec
+from schemas import get_codec, to_json
 from streams.app import internal_topic_specs
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
@@ -152,6 +152,11 @@ def test_tokens_scopes_masking_and_the_audit_of_unmasked_answers(secured: Any) -
     assert status == 200 and case["type"] == "CaseState"
     assert set(case) == {"type", *fields}
     assert case["case_id"] == "ACC-L1:1" and case["version"] >= 1
+    assert case["event_id"] is not None and case["occurred_at"] is not None
+    published = [to_json(get_codec().catalog, r.name, r.data)
+                 for r in read_topic(settings, settings.topics.case_state, min_count=1, timeout=10)
+                 if r.data and r.data["case_id"] == "ACC-L1:1"]
+    assert max(published, key=lambda r: r["version"]) == case  # exactly the last record on collections.case-state
 
     # the CLI passes the token on; without one it says how to give it
     done = subprocess.run([sys.executable, "-m", "arrears", "case", "ACC-L1:1", "--url", url],

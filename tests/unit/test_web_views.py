@@ -9,7 +9,7 @@ from workorders import issued
 
 from arrears.domain.events import Customer, EmergencyContact, LoanOpened
 from arrears.domain.loan import LoanState
-from streams.web import customer_json, kpis, latest_published, merge_portfolios, timeline
+from streams.web import customer_json, kpis, merge_portfolios, timeline
 
 
 def test_kpis_follow_their_definitions() -> None:
@@ -69,11 +69,6 @@ def test_the_timeline_is_the_cases_own_records_with_personal_data_masked_and_no_
     debtor = events[1]["debtor"]
     assert (debtor["name"], debtor["phone"]) == ("王*", "138****8000")
     assert debtor["national_id_masked"] == "**************1234"
-
-
-def test_the_published_snapshot_of_a_case_is_its_last_journaled_case_state() -> None:
-    assert latest_published(_entries(), "L1:1") == _entries()[4]["record"]
-    assert latest_published(_entries(), "L1:2") is None
 
 
 def _state() -> LoanState:
