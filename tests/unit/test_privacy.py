@@ -105,3 +105,10 @@ def test_a_loan_opened_record_has_its_customer_and_emergency_contacts_masked() -
 def test_a_record_without_personal_data_comes_back_equal() -> None:
     record = {"type": "CaseOpened", "case_id": "L1:1", "loan_id": "L1", "customer_id": "C1", "dpd": 3}
     assert mask_record(record) == record
+
+
+@pytest.mark.parametrize("national_id", ["", "1", "1234", "12345", "110101199001011234", "44030119900101123X"])
+def test_work_orders_mask_national_ids_by_the_same_rule_as_the_query_api(national_id: str) -> None:
+    from arrears.domain.agencies import mask_national_id as in_work_orders
+
+    assert in_work_orders(national_id) == mask_national_id(national_id)
