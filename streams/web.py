@@ -270,6 +270,9 @@ def register_views(worker: Worker, table: Any) -> None:
         )
         if state is None or not known:
             return web.json({"error": f"no case {case_id}"}, status=404)
+        if not worker.settings.arrears_journal:
+            # Off means off: entries kept before it was turned off are not shown as if current.
+            return web.json({"case_id": case_id, "events": [], "journal": "off (ARREARS_JOURNAL=false)"})
         return web.json({"case_id": case_id, "events": timeline(_journal(worker, state), case_id)})
 
     async def gather(web: Any, request: Any, local: dict[str, Any]) -> list[dict[str, Any]] | Any:
