@@ -19,11 +19,11 @@ from arrears.config import Api
 from arrears.errors import ConfigError
 from arrears.settings import Settings
 
+from .app import ALL_INTERFACES, LOOPBACK, web_bind  # noqa: F401 - where the query API listens
+
 READ = "read"
 PII = "pii"
 ACT = "act"
-LOOPBACK = "127.0.0.1"
-ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - only with tokens configured
 AUTHORIZATION = "Authorization"
 
 
@@ -109,6 +109,4 @@ class TokenBook:
         return principal
 
 
-def web_bind(settings: Settings) -> str:
-    """Where the worker's web server listens: everywhere only when tokens protect it."""
-    return ALL_INTERFACES if settings.config.api.tokens else LOOPBACK
+

@@ -1,6 +1,8 @@
 """The Faust application: topics, the loans table, the two agents and the web views, in one place.
 
-``build_app`` creates everything when called (nothing connects at import time).
+``build_app`` creates everything when called (nothing connects at import time). The web layer
+(query API, ops page) sits on top of it and depends on it, never the other way round:
+:func:`streams.service.build_worker` adds it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from arrears.settings import Settings
 from arrears.topics import TopicSpec, internal_specs, ticks_topic
 
 from . import faust_fixes
-from .access import web_bind
 from .processor import Processor
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,21 @@ class Worker:
     processor: Processor
     settings: Settings
     ticks_topic: str
+    table: Any = None
     status: str = "starting"
 
     @property
     def ready(self) -> bool:
         return self.status == "ready" and not self.app.rebalancing
+
+
+LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - only with tokens configured
+
+
+def web_bind(settings: Settings) -> str:
+    """Where the worker's web server listens: everywhere only when tokens protect the query API (SPEC §7)."""
+    return ALL_INTERFACES if settings.config.api.tokens else LOOPBACK
 
 
 def ticks_topic_name(settings: Settings) -> str:
@@ -116,7 +127,7 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         value_type=bytes,
     )
     processor = Processor(settings, loans, ticks_topic)
-    worker = Worker(app, processor, settings, ticks_topic)
+    worker = Worker(app, processor, settings, ticks_topic, loans)
 
     # Faust owns membership: the worker owns partition p of every input topic exactly when it
     # is assigned partition p of the ticks topic (Faust assigns the ticks topic, the table's
@@ -167,11 +178,6 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         worker.status = "stopping"
         await processor.stop()
 
-    from .ops_page import register_ops_page
-    from .web import register_views
-
-    register_views(worker, loans)
-    register_ops_page(worker)
     return worker
 
 

@@ -28,11 +28,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     import faust
 
-    from .app import build_app, prepare_topics
+    from .app import prepare_topics
+    from .service import build_worker
 
     _logging(f"worker:{args.web_port}", settings)
     prepare_topics(settings)
-    worker = build_app(settings, web_port=args.web_port, web_host=args.web_host or settings.arrears_web_host)
+    worker = build_worker(settings, web_port=args.web_port, web_host=args.web_host or settings.arrears_web_host)
     faust.Worker(
         worker.app,
         loglevel=settings.arrears_log_level,

@@ -49,3 +49,21 @@ def test_the_pure_rules_import_only_the_standard_library() -> None:
         if module.split(".")[0] not in sys.stdlib_module_names and module != "__future__"
     ]
     assert not offenders, "\n".join(offenders)
+
+
+def _relative_imports(path: Path) -> set[str]:
+    """The sibling modules a file imports with ``from .x import ...`` (function-level ones included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.update([node.module] if node.module else [alias.name for alias in node.names])
+    return found
+
+
+def test_the_web_layer_depends_on_the_app_and_not_the_other_way_round() -> None:
+    streams = ROOT / "streams"
+    web = {"web", "ops_page", "access", "audit", "service"}
+    below_the_web = [p for p in streams.glob("*.py") if p.stem not in web | {"cli"}]
+    offenders = [f"streams/{p.name} imports .{m}" for p in sorted(below_the_web)
+                 for m in sorted(_relative_imports(p)) if m.split(".")[0] in web]
+    assert not offenders, "the app and the processor must not import the web layer:\n" + "\n".join(offenders)
