@@ -54,6 +54,12 @@ def changelog_topic(app_id: str, table: str) -> str:
     return f"{app_id}-{table}-changelog"
 
 
+def inputs_group(app_id: str) -> str:
+    """The consumer group under which the processor records how far it has durably applied its
+    input partitions (for lag tooling: its own positions live in its state)."""
+    return f"{app_id}-inputs"
+
+
 def internal_specs(app_id: str, partitions: int) -> list[TopicSpec]:
     """The processor's own topics: its state, kept forever (changelogs compacted)."""
     return [TopicSpec(ticks_topic(app_id), partitions, KEEP_FOREVER),

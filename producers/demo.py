@@ -430,13 +430,14 @@ def _simulate(settings: Settings, options: DemoOptions, agencies: Sequence[Any],
 def _wait_settled(settings: Settings, stop: threading.Event, timeout: float = 30.0) -> None:
     """Give the processor a moment to apply the last results before the report reads the topics."""
     from arrears.lag import GroupLag
+    from arrears.topics import inputs_group
 
     lag = GroupLag(settings)
     deadline = time.monotonic() + (5.0 if stop.is_set() else timeout)
     try:
         while time.monotonic() < deadline:
             try:
-                if lag.lag(settings.arrears_app_id, settings.topics.inputs) == 0:
+                if lag.lag(inputs_group(settings.arrears_app_id), settings.topics.inputs) == 0:
                     return
             except ArrearsError:
                 pass

@@ -202,6 +202,7 @@ class Monitor:
 
     def _poll(self) -> None:
         from arrears.lag import GroupLag
+    from arrears.topics import inputs_group
         from consumers.adapter import group_id
 
         lag = GroupLag(self.settings)
@@ -226,7 +227,7 @@ class Monitor:
                 rate = (events - last[1]) / (now - last[0]) if last and now > last[0] else 0.0
                 last = (now, events)
                 try:
-                    processor = lag.lag(self.settings.arrears_app_id, topics.inputs)
+                    processor = lag.lag(inputs_group(self.settings.arrears_app_id), topics.inputs)
                     adapters = {a: lag.lag(group_id(self.settings, a), [topics.work_orders(a)]) for a in self.agencies}
                 except Exception:  # noqa: BLE001 - a missed reading shows as "—"; the view goes on
                     processor, adapters = None, {a: None for a in self.agencies}

@@ -39,6 +39,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from arrears.kafka import client_config
 from arrears.settings import Settings
+from arrears.topics import inputs_group
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Intake:
         self._config = client_config(settings, **{
             # A group id of its own: offsets committed under it are for operators' lag tooling
             # only (the positions that matter live in the worker's state); no one joins it.
-            "group.id": group_id or f"{settings.arrears_app_id}-inputs",
+            "group.id": group_id or inputs_group(settings.arrears_app_id),
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "isolation.level": "read_committed",
@@ -87,7 +88,8 @@ class Intake:
         self._epochs: dict[TP, int] = {}  # owned by the thread; copied into each batch
         self._assigned: set[TP] = set()
         self._last_error_log = 0.0
-        self._consumer: Consumer | None = None
+        self._highwaters: dict[TP, int | None] = {}
+        self._highwaters_at = 0.0
         self.failed: BaseException | None = None
 
     # ------------------------------------------------------------------ control (event loop side)
@@ -116,18 +118,27 @@ class Intake:
         self._commands.put(("commit", dict(offsets)))
 
     def highwaters(self, partitions: Iterable[TP]) -> dict[TP, int | None]:
-        """The end of each partition as the latest fetch saw it (no request; None before any fetch)."""
-        consumer = self._consumer
-        out: dict[TP, int | None] = {}
-        for topic, partition in partitions:
-            high = None
-            if consumer is not None and (topic, partition) in self._assigned:
-                try:
-                    _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-                except Exception:  # noqa: BLE001 - not fetched yet
-                    high = None
-            out[(topic, partition)] = high if high is not None and high >= 0 else None
-        return out
+        """The end of each partition as the latest fetch saw it (None before any fetch).
+
+        Read from a copy the consumer's thread refreshes every second: a librdkafka consumer
+        is only ever called from its own thread.
+        """
+        known = self._highwaters
+        return {tp: known.get(tp) for tp in partitions}
+
+    def _refresh_highwaters(self, consumer: Consumer) -> None:
+        now = time.monotonic()
+        if now - self._highwaters_at < 1.0:
+            return
+        self._highwaters_at = now
+        fresh: dict[TP, int | None] = {}
+        for topic, partition in self._assigned:
+            try:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            except Exception:  # noqa: BLE001 - not fetched yet
+                high = None
+            fresh[(topic, partition)] = high if high is not None and high >= 0 else None
+        self._highwaters = fresh
 
     def _command(self, name: str, arg: Any) -> asyncio.Future[dict[TP, int]]:
         assert self._loop is not None
@@ -150,7 +161,6 @@ class Intake:
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
         consumer = Consumer(self._config)
-        self._consumer = consumer
         try:
             while not self._stop.is_set():
                 self._serve_commands(consumer)
@@ -158,6 +168,7 @@ class Intake:
                     time.sleep(0.02)
                     continue
                 messages = consumer.consume(self._max_batch, 0.05)
+                self._refresh_highwaters(consumer)
                 if not messages:
                     continue
                 batch = Batch(time.time(), epochs=dict(self._epochs))
@@ -175,7 +186,6 @@ class Intake:
             log.critical("the intake consumer failed", exc_info=exc)
             self.failed = exc
         finally:
-            self._consumer = None
             consumer.close()
 
     def _hand_over(self, consumer: Consumer, batch: Batch) -> None:
