@@ -202,7 +202,7 @@ class Monitor:
 
     def _poll(self) -> None:
         from arrears.lag import GroupLag
-    from arrears.topics import inputs_group
+        from arrears.topics import inputs_group
         from consumers.adapter import group_id
 
         lag = GroupLag(self.settings)
