@@ -92,8 +92,12 @@ class CalendarFanout:
         if any(value is None for value in last.values()):
             return 0
         markers = [decode_marker(value) for value in last.values() if value is not None]
-        self.latest = max((m.latest for m in markers if m.latest is not None), default=None)
-        return min(m.calendar_offset for m in markers) + 1
+        resume = min(m.calendar_offset for m in markers) + 1
+        # The latest date as of the resume point: partitions a crash left one marker ahead carry
+        # the date of the tick that is about to be sent again, which must not look stale.
+        self.latest = max((m.latest for m in markers if m.calendar_offset == resume - 1 and m.latest is not None),
+                          default=None)
+        return resume
 
     # ------------------------------------------------------------------ the work
     async def _run(self) -> None:

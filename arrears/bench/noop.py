@@ -14,6 +14,9 @@ import sys
 import time
 from typing import Any
 
+BATCH_MAX = 2000  # events per take, as the worker's own consumer returns at most
+BATCH_WITHIN = 0.005  # seconds to wait for more events before a batch is handed over
+
 
 def _say(**fields: Any) -> None:
     sys.stdout.write(json.dumps(fields) + "\n")
@@ -25,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from arrears.settings import load_settings
     from streams import faust_fixes
-    from streams.app import BATCH_MAX, BATCH_WITHIN, consumer_options
+    from streams.app import consumer_options
 
     parser = argparse.ArgumentParser(prog="arrears-bench-noop")
     parser.add_argument("--expect", type=int, required=True)

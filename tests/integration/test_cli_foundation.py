@@ -207,8 +207,8 @@ def test_topics_creates_every_topic_with_prefix_partitions_and_agencies_and_is_i
         {"id": "AG_2", "buckets": ["M3"], "capacity": 10,
          "transport": {"type": "files", "outbox": "/tmp/out", "inbox": "/tmp/in"}},
     ]
-    settings = make_settings({"agencies": agencies})
-    env = env_for(settings, ARREARS_PARTITIONS="3")
+    settings = make_settings({"agencies": agencies}, arrears_app_id=f"topics-{topic_prefix.strip('.')}")
+    env = env_for(settings, ARREARS_PARTITIONS="3", ARREARS_APP_ID=settings.arrears_app_id)
 
     first = run(["topics"], env)
 
