@@ -1,4 +1,4 @@
-"""Fault injection end to end (SPEC §9): kills, poison, a frozen broker, fuzzed result posts.
+"""Fault injection end to end (SPEC §9): kills, poison, a broker stopped for a minute, fuzzed result posts.
 
 The adapter killed mid-delivery is tested beside the other webhook tests:
 tests/integration/test_webhook_adapter.py::
@@ -302,7 +302,7 @@ def test_poison_on_every_input_topic_is_dead_lettered_with_its_reason_while_good
 
 
 # --------------------------------------------------------------------------- broker frozen
-def test_a_broker_frozen_for_30_seconds_loses_nothing_and_everyone_recovers_alone(
+def test_a_broker_stopped_for_a_minute_loses_nothing_and_everyone_recovers_alone(
     make_settings: Any, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "pause-secret"
@@ -346,9 +346,11 @@ def test_a_broker_frozen_for_30_seconds_loses_nothing_and_everyone_recovers_alon
                         for name, value in good_loan(n):
                             publisher.publish(name, value)
                     during = threading.Thread(target=lambda: results.extend(
-                        _post_results(adapter_port, secret, 3, 6, timeout=90)))
+                        _post_results(adapter_port, secret, 3, 6, timeout=150)))
                     during.start()
-                    time.sleep(max(0.0, 30 - (time.monotonic() - paused_at)))
+                    time.sleep(max(0.0, 60 - (time.monotonic() - paused_at)))
+                    # a broker away for a minute makes the worker wait, never exit (SPEC §9)
+                    assert all(p.proc is not None and p.proc.poll() is None for p in procs), procs[0].log_tail()
                 finally:
                     broker.resume()
                 # after: everything buffered goes out; more of everything
@@ -357,7 +359,7 @@ def test_a_broker_frozen_for_30_seconds_loses_nothing_and_everyone_recovers_alon
                 for n in (2, 6):
                     publisher.publish(*cure(n))
                 publisher.end_of_day(TICK + dt.timedelta(days=1))
-                during.join(120)
+                during.join(180)
                 results += _post_results(adapter_port, secret, 6, 9)
                 wait_caught_up(procs, (TICK + dt.timedelta(days=1)).isoformat(), settings.arrears_partitions,
                                timeout=180)
