@@ -60,9 +60,47 @@ def inputs_group(app_id: str) -> str:
     return f"{app_id}-inputs"
 
 
+@dataclass(frozen=True)
+class InternalTopics:
+    """The processor's own topics, named under its app id (SPEC §2: its own business)."""
+
+    app_id: str
+
+    @property
+    def ticks(self) -> str:
+        """Per partition: a marker for every calendar message, with a tick's places in that partition."""
+        return ticks_topic(self.app_id)
+
+    @property
+    def contacts(self) -> str:
+        """Keyed by customer id: every contact, to its debtor's budget (the debtor stage)."""
+        return f"{self.app_id}-contacts"
+
+    @property
+    def verdicts(self) -> str:
+        """Keyed by loan id: the debtor's budget's verdicts, back to the loans they name."""
+        return f"{self.app_id}-verdicts"
+
+    @property
+    def reports(self) -> str:
+        """One partition: every loan partition's placement report after each tick."""
+        return f"{self.app_id}-placement"
+
+    @property
+    def placements(self) -> str:
+        """Per partition: placement's decisions for that partition, tick by tick."""
+        return f"{self.app_id}-placements"
+
+
 def internal_specs(app_id: str, partitions: int) -> list[TopicSpec]:
-    """The processor's own topics: its state, kept forever (changelogs compacted)."""
-    return [TopicSpec(ticks_topic(app_id), partitions, KEEP_FOREVER),
+    """The processor's own topics: its state and what its stages tell each other, kept forever
+    (changelogs compacted): a rebuild replays them."""
+    names = InternalTopics(app_id)
+    return [TopicSpec(names.ticks, partitions, KEEP_FOREVER),
+            TopicSpec(names.contacts, partitions, KEEP_FOREVER),
+            TopicSpec(names.verdicts, partitions, KEEP_FOREVER),
+            TopicSpec(names.reports, 1, KEEP_FOREVER),
+            TopicSpec(names.placements, partitions, KEEP_FOREVER),
             *(TopicSpec(changelog_topic(app_id, t), partitions, COMPACTED_FOREVER) for t in TABLES)]
 
 

@@ -16,7 +16,7 @@ import faust
 
 from arrears.kafka import OffsetReader, check_topics, create_topics
 from arrears.settings import Settings
-from arrears.topics import TopicSpec, internal_specs, ticks_topic
+from arrears.topics import InternalTopics, TopicSpec, internal_specs, ticks_topic
 
 from . import faust_fixes
 from .processor import Processor
@@ -147,6 +147,15 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         async for _ in stream.events():
             pass
 
+    # Placement runs where the reports topic's one partition is assigned (streams/coordinator.py).
+    reports = app.topic(InternalTopics(settings.arrears_app_id).reports, key_serializer="raw",
+                        value_serializer="raw")
+
+    @app.agent(reports, name="placement-membership")
+    async def placement_membership(stream: Any) -> None:
+        async for _ in stream.events():
+            pass
+
     @app.task
     async def run_processor() -> None:
         try:
@@ -170,7 +179,8 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         assignment = app.consumer.assignment()
         owned = {tp.partition for tp in assignment if tp.topic == ticks_topic}
         owns_calendar = any(tp.topic == settings.topics.business_date for tp in assignment)
-        await processor.resume(owned, owns_calendar)
+        owns_reports = any(tp.topic == processor.internal.reports for tp in assignment)
+        await processor.resume(owned, owns_calendar, owns_reports)
         worker.status = "ready"
 
     @app.on_before_shutdown.connect

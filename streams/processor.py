@@ -25,28 +25,31 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from arrears.dlq import CONTRACT_VIOLATION, FUTURE_TIME, UNEXPECTED_TYPE, dlq_headers
 from arrears.domain import events as ev
 from arrears.domain.book import LoanBook, counts_in_portfolio
+from arrears.domain.debtor import DebtorBook
 from arrears.domain.loan import LoanState, Rules
+from arrears.domain.placement import Decision
 from arrears.domain.results import future_time_problem
 from arrears.kafka import OffsetReader
 from arrears.privacy import mask_record
 from arrears.settings import Settings
-from arrears.topics import loan_id_of_case
+from arrears.topics import InternalTopics, loan_id_of_case
 from schemas import CodecError, event_type_headers, get_codec, to_json
 
 from . import lag, metrics
 from .calendar_watch import CalendarWatch
+from .coordinator import PlacementCoordinator, decode_placement
 from .fanout import CalendarFanout
 from .intake import TP, Batch, Intake
 from .markers import decode_marker
 from .records import INPUT_TYPES, to_domain, to_record
 from .sequencer import Held, PartitionSequencer, Release
 from .sink import Sink
-from .state_codec import decode_header, decode_state
+from .state_codec import decode_header, decode_state, encode_state
 from .store import LocalStore, PartitionStore, StateCache, partition_of
 
 log = logging.getLogger(__name__)
@@ -56,21 +59,37 @@ PAUSE_ABOVE = 20_000  # held messages of one topic in one partition before its r
 RESUME_BELOW = 5_000
 
 
+class OutRecord(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp_ms: int
+    partition: int | None = None  # None: by murmur2 of the key
+
+
 @dataclass
 class Outbox:
-    """Records to send before the batch's state may be written: (topic, key, value, headers, timestamp ms)."""
+    """Records to send before the batch's state may be written."""
 
-    records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int]] = field(default_factory=list)
+    records: list[OutRecord] = field(default_factory=list)
+
+    def add(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
+            timestamp_ms: int, partition: int | None = None) -> None:
+        self.records.append(OutRecord(topic, key, value, headers, timestamp_ms, partition))
 
 
 class PartitionWork:
-    """One partition's sequencer and loan book on this worker."""
+    """One partition on this worker: its loans (sequencer, loan book) and its debtors' budgets."""
 
-    def __init__(self, partition: int, topics: Sequence[str], store: PartitionStore, rules: Rules) -> None:
+    def __init__(self, partition: int, topics: Sequence[str], store: PartitionStore, rules: Rules,
+                 side_topics: Sequence[str] = ()) -> None:
         self.partition = partition
         self.store = store
+        self.side_topics = tuple(side_topics)  # read on arrival, outside the merge (placements, contacts, verdicts)
         self.sequencer = PartitionSequencer(topics, store.load_sequencer())
         self.book = LoanBook(store, rules, self.sequencer.state.business_date, partition)
+        self.debtors = DebtorBook(store.debtor_store(), rules)
         self.changed = False
         self.pending_since: float | None = None
         self.paused: set[str] = set()
@@ -79,7 +98,9 @@ class PartitionWork:
         self.timestamps: list[float] = []  # Kafka timestamps of messages applied since the last flush
 
     def _positions(self) -> dict[str, int]:
-        return {**self.sequencer.positions(), MARKERS: self.sequencer.state.markers_next}
+        state = self.sequencer.state
+        sides = {t: state.released_next.get(t, 0) for t in self.side_topics}
+        return {**self.sequencer.positions(), **sides, MARKERS: state.markers_next}
 
 
 class Processor:
@@ -96,6 +117,12 @@ class Processor:
         self.rules = settings.config.rules(settings.arrears_partitions)
         self.codec = get_codec(settings.schema_registry_url)
         self.skew_ms = settings.arrears_clock_skew_ms
+        self.internal = InternalTopics(settings.arrears_app_id)
+        # Placement is a round trip after every tick; without agencies there is nothing to place.
+        self.placing = bool(self.rules.allocation.agencies)
+        self.side_topics = (self.internal.placements, self.internal.contacts, self.internal.verdicts)
+        self.owns_reports = False
+        self.coordinator: PlacementCoordinator | None = None
         self.local = LocalStore(table, self.partitions)
         self.cache = StateCache(50_000)
         self.works: dict[int, PartitionWork] = {}
@@ -131,6 +158,8 @@ class Processor:
             lambda: offsets.reported_end_offsets([calendar], 1, committed=True)[(calendar, 0)])
         self.calendar.start()
         self.fanout = CalendarFanout(self.settings, self.ticks_topic, self.sink, self.offsets)
+        self.coordinator = PlacementCoordinator(self.internal.reports, self.internal.placements, self.partitions,
+                                                self.rules.allocation, self.sink, self.offsets)
         self._tasks = [loop.create_task(self._loop(), name="processor"),
                        loop.create_task(self._timer(), name="processor-timer")]
 
@@ -147,6 +176,8 @@ class Processor:
         await self.drain_writes()
         if self.fanout is not None:
             await self.fanout.stop()
+        if self.coordinator is not None:
+            await self.coordinator.stop()
         if self.calendar is not None:
             await self.calendar.stop()
         if self.intake is not None:
@@ -164,15 +195,15 @@ class Processor:
         async with self.lock:
             await self.drain_writes()
 
-    async def resume(self, owned: set[int], owns_calendar: bool) -> None:
+    async def resume(self, owned: set[int], owns_calendar: bool, owns_reports: bool = False) -> None:
         """The rebalance is complete and the tables recovered: take up exactly what moved."""
         await self.start()
-        assert self.intake is not None and self.fanout is not None
+        assert self.intake is not None and self.fanout is not None and self.coordinator is not None
         async with self.lock:
             dropped = set(self.works) - owned
             new = owned - set(self.works)
             if dropped:
-                gone = [(t, p) for p in dropped for t in (*self.input_topics, self.ticks_topic)]
+                gone = [(t, p) for p in dropped for t in (*self.input_topics, self.ticks_topic, *self.side_topics)]
                 self.epochs.update(await self.intake.unassign(gone))
                 for p in dropped:
                     del self.works[p]
@@ -187,6 +218,13 @@ class Processor:
                 await self.fanout.stop()
                 self.epochs.update(await self.intake.unassign([(self.calendar_topic, 0)]))
             self.owns_calendar = owns_calendar
+            if owns_reports and not self.owns_reports:
+                resume = await self.coordinator.start()
+                self.epochs.update(await self.intake.assign({(self.internal.reports, 0): resume}))
+            elif not owns_reports and self.owns_reports:
+                await self.coordinator.stop()
+                self.epochs.update(await self.intake.unassign([(self.internal.reports, 0)]))
+            self.owns_reports = owns_reports
             log.info("partitions %s ready (%s kept, %s new, %s given up)%s", sorted(owned),
                      sorted(owned - new), sorted(new), sorted(dropped), "; fanning out the calendar"
                      if owns_calendar else "")
@@ -199,7 +237,7 @@ class Processor:
         loans = 0
         for p in sorted(partitions):
             store = PartitionStore(self.local, p, self.cache, self._header)
-            work = PartitionWork(p, self.input_topics, store, self.rules)
+            work = PartitionWork(p, self.input_topics, store, self.rules, self.side_topics)
             self.works[p] = work
             for loan_id, raw in store.scan():
                 loans += 1
@@ -245,8 +283,10 @@ class Processor:
     async def handle(self, batch: Batch) -> None:
         """Queue a batch's messages in their sequencers and apply whatever can be applied."""
         assert self.calendar is not None and self.fanout is not None
+        assert self.coordinator is not None
         started = time.monotonic()
         touched: set[int] = set()
+        outbox = Outbox()
         calendar_end: int | None = None
         for message in batch.records:
             topic, partition = message.topic(), message.partition()
@@ -255,6 +295,9 @@ class Processor:
             if topic == self.calendar_topic:
                 self.fanout.offer(message)
                 continue
+            if topic == self.internal.reports:
+                self.coordinator.offer(message)
+                continue
             work = self.works.get(partition)
             if work is None:
                 continue
@@ -262,6 +305,9 @@ class Processor:
             if topic == self.ticks_topic:
                 work.sequencer.offer_marker(decode_marker(message.value()), message.offset())
                 work.changed = True
+                continue
+            if topic in self.side_topics:
+                self._side(work, topic, message, outbox)
                 continue
             if calendar_end is None:
                 calendar_end = await self.calendar.end_after(batch.read_at)
@@ -281,11 +327,40 @@ class Processor:
                 self.works[partition].sequencer.note_end(topic, end)
                 touched.add(partition)
         lag.BATCH_SIZE.observe(len(batch.records))
-        await self._run(touched)
+        await self._run(touched, outbox)
         metrics.BATCH_SECONDS.observe(time.monotonic() - started)
 
-    async def _run(self, partitions: Iterable[int]) -> None:
-        outbox = Outbox()
+    def _side(self, work: PartitionWork, topic: str, message: Any, outbox: Outbox) -> None:
+        """Records applied on arrival, outside the merge of the input topics.
+
+        Placement's decisions wait in the sequencer for the tick they follow; a contact is
+        counted in its debtor's budget (this partition of the debtor stage); a verdict of the
+        budget is counted on the loan it names. Counting commutes with everything else the loan
+        does, so when it arrives does not change the final state.
+        """
+        state = work.sequencer.state
+        offset = message.offset()
+        if offset < state.released_next.get(topic, 0):
+            return  # a repeat
+        state.released_next[topic] = offset + 1
+        work.changed = True
+        if topic == self.internal.placements:
+            marker, _, _ = decode_placement(message.value())
+            work.sequencer.offer_placement(marker)
+            return
+        if topic == self.internal.contacts:
+            for output in work.debtors.count(decode_state(message.value())):
+                if isinstance(output, ev.BudgetVerdict):
+                    outbox.add(self.internal.verdicts, output.loan_id.encode(), encode_state(output), [],
+                               output.occurred_at)
+                else:
+                    self._emit([output], outbox)
+            return
+        verdict: ev.BudgetVerdict = decode_state(message.value())
+        self._emit(work.book.apply(verdict.loan_id, verdict), outbox)
+
+    async def _run(self, partitions: Iterable[int], outbox: Outbox | None = None) -> None:
+        outbox = outbox or Outbox()
         now = time.monotonic()
         for p in sorted(partitions):
             work = self.works.get(p)
@@ -336,12 +411,26 @@ class Processor:
         if release.marker is not None:
             marker = release.marker
             assert marker.tick_id is not None and marker.business_date is not None
+            tick = ev.Tick(marker.tick_id, marker.occurred_at, marker.business_date)
+            if release.placement is not None:
+                decisions = [Decision(case_id, agency_id) for case_id, agency_id in release.placement.decisions]
+                outputs = work.book.place(decisions, tick)
+                self._journal(work, outputs)
+                self._emit(outputs, outbox)
+                return
             started = time.monotonic()
-            outputs = work.book.tick(ev.Tick(marker.tick_id, marker.occurred_at, marker.business_date))
+            outputs = work.book.tick(tick)
             metrics.TICK_SECONDS.observe(time.monotonic() - started)
             self._journal(work, outputs)
             metrics.BUSINESS_DATE.labels(str(work.partition)).set(marker.business_date.toordinal())
             self._emit(outputs, outbox)
+            if self.placing:
+                # Placement sees the whole book: report, and hold everything after the tick until
+                # its decisions come back (SPEC §5).
+                report = work.book.report(marker.tick_id)
+                outbox.add(self.internal.reports, str(work.partition).encode(), encode_state(report), [],
+                           marker.occurred_at, partition=0)
+                work.sequencer.await_placement(marker)
             log.info("tick %s applied in partition %d: %d outputs",
                      marker.business_date.isoformat(), work.partition, len(outputs),
                      extra={"business_date": marker.business_date.isoformat(), "partition": work.partition})
@@ -422,10 +511,14 @@ class Processor:
                 else:
                     self._reject_kept(output, outbox)
                 continue
+            if isinstance(output, ev.ContactCounted):  # to the debtor's budget (the debtor stage)
+                outbox.add(self.internal.contacts, output.customer_id.encode(), encode_state(output), [],
+                           output.occurred_at)
+                continue
             name, value = to_record(output)
             topic, key = self._route(output)
             payload = self.codec.encode(name, value, topic=topic)
-            outbox.records.append((topic, key.encode(), payload, event_type_headers(name), output.occurred_at))
+            outbox.add(topic, key.encode(), payload, event_type_headers(name), output.occurred_at)
             metrics.OUTPUTS.labels(name).inc()
 
     def _route(self, output: Any) -> tuple[str, str]:
@@ -444,8 +537,8 @@ class Processor:
         topic = self.topics.for_record(name)
         headers = dlq_headers(rejected.reason, rejected.detail, topic, -1, -1, event_type_headers(name))
         key = (_loan_id(event) or "").encode()
-        outbox.records.append((self.topics.dlq(topic), key, self.codec.encode(name, value, topic=topic), headers,
-                               event.occurred_at))
+        outbox.add(self.topics.dlq(topic), key, self.codec.encode(name, value, topic=topic), headers,
+                   event.occurred_at)
         metrics.DLQ.labels(topic, rejected.reason).inc()
 
     def _dead_letter(self, message: Held, partition: int, reason: str, error: str, outbox: Outbox) -> None:
@@ -453,7 +546,7 @@ class Processor:
                     extra={"topic": message.topic, "partition": partition, "offset": message.offset, "reason": reason})
         headers = dlq_headers(reason, error, message.topic, partition, message.offset, list(message.headers))
         timestamp_ms = int((message.timestamp or 0.0) * 1000)
-        outbox.records.append((self.topics.dlq(message.topic), message.key, message.value, headers, timestamp_ms))
+        outbox.add(self.topics.dlq(message.topic), message.key, message.value, headers, timestamp_ms)
         metrics.DLQ.labels(message.topic, reason).inc()
 
     # ---------------------------------------------------------------- durability
@@ -462,8 +555,9 @@ class Processor:
         assert self.sink is not None
         if outbox.records:
             group = self.sink.group()
-            for topic, key, value, headers, timestamp_ms in outbox.records:
-                group.send(topic, key, value, headers, timestamp_ms)
+            for record in outbox.records:
+                group.send(record.topic, record.key, record.value, record.headers, record.timestamp_ms,
+                           record.partition)
             await group.close()
         changelog = self.changelog_topic
         for work in self.works.values():
@@ -471,7 +565,8 @@ class Processor:
                 continue
             work.changed = False
             state = work.sequencer.snapshot()
-            positions = {**{t: state.released_next.get(t, 0) for t in self.input_topics}, MARKERS: state.markers_next}
+            positions = {**{t: state.released_next.get(t, 0) for t in (*self.input_topics, *self.side_topics)},
+                         MARKERS: state.markers_next}
             seq, writes = work.store.collect(state)
             group = self.sink.group()
             for key, value in writes.items():

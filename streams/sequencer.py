@@ -72,15 +72,26 @@ class SequencerState:
     pending: tuple[TickMarker, ...] = ()  # ticks waiting for their places, in calendar order
     skipped: tuple[TickMarker, ...] = ()  # markers to release once every marker before them is done
     markers_next: int = 0  # offset after the last marker taken from this partition of the ticks topic
+    awaiting: TickMarker | None = None  # a tick applied whose placement has not come back yet
+    placements_next: int = 0  # unused (side topics' positions are in released_next)
+
+
+@dataclass(frozen=True)
+class PlacementMarker:
+    """Placement's decisions for this partition after one tick (pairs of case id and agency id)."""
+
+    tick_id: str
+    decisions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class Release:
-    """One step, in order: apply a message (``held``), apply a tick, or just ack a skipped marker."""
+    """One step, in order: apply a message (``held``), a tick, a tick's placement, or ack a skipped marker."""
 
     held: Held | None = None
     marker: TickMarker | None = None
     skip: bool = False
+    placement: PlacementMarker | None = None
 
 
 class PartitionSequencer:
@@ -107,6 +118,7 @@ class PartitionSequencer:
         self._waiting_since: float | None = None
         self._skipped: list[TickMarker] = list(self.state.skipped)
         self.impatient = False  # the last drain released a message because patience ran out
+        self._placements: dict[str, PlacementMarker] = {}  # arrived, by tick id
 
     # ------------------------------------------------------------------ input
     def positions(self) -> dict[str, int]:
@@ -140,6 +152,18 @@ class PartitionSequencer:
             self.pending.append(marker)
         else:
             self._skipped.append(marker)
+        return True
+
+    def await_placement(self, tick: TickMarker) -> None:
+        """Hold everything after *tick* until placement's decisions for it arrive (SPEC §5)."""
+        self.state.awaiting = tick
+
+    def offer_placement(self, marker: PlacementMarker) -> bool:
+        """Take placement's decisions for a tick; False for a repeat or a stale one."""
+        awaiting = self.state.awaiting
+        if awaiting is None or marker.tick_id != awaiting.tick_id:
+            return False  # a tick already placed (a repeat after a crash): nothing waits for it
+        self._placements[marker.tick_id] = marker
         return True
 
     def is_stale(self, marker: TickMarker) -> bool:
@@ -179,6 +203,8 @@ class PartitionSequencer:
 
     def blocking_topics(self) -> list[tuple[str, int, int]]:
         """For the first pending tick: (topic, frontier, place) still short of its place."""
+        if self.state.awaiting is not None:
+            return [("placement", 0, 1)]
         if not self.pending:
             return []
         tick = self.pending[0]
@@ -192,6 +218,14 @@ class PartitionSequencer:
         """Release, in order, everything that may be applied now."""
         self.impatient = False
         while True:
+            awaiting = self.state.awaiting
+            if awaiting is not None:
+                placement = self._placements.pop(awaiting.tick_id, None)
+                if placement is None:
+                    return  # nothing after a tick is applied before its placement
+                self.state.awaiting = None
+                yield Release(marker=awaiting, placement=placement)
+                continue
             yield from self._release_skips()
             tick = self.pending[0] if self.pending else None
             if tick is not None and not self.blocking_topics():

@@ -16,12 +16,13 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from arrears.domain import cases, ledger
+from arrears.domain import cases, ledger, placement
 from arrears.domain import events as ev
 from arrears.domain.compliance import ContactRecord
+from arrears.domain.debtor import DebtorState
 from arrears.domain.state import AgencyTally, LoanState
 
-from .sequencer import Held, SequencerState, TickMarker
+from .sequencer import Held, PlacementMarker, SequencerState, TickMarker
 
 # Codes are part of the stored format: never reuse or renumber one.
 _CODES: dict[str, type] = {
@@ -46,6 +47,16 @@ _CODES: dict[str, type] = {
     "K": ContactRecord,
     "W": cases.WorkOrder,
     "J": cases.Hold,
+    "B": DebtorState,
+    # messages between the processor's stages (internal topics)
+    "N": ev.ContactAttempted,
+    "Z": ev.ContactCounted,
+    "F": ev.BudgetVerdict,
+    "pR": placement.Report,
+    "pQ": placement.Request,
+    "pH": placement.Held,
+    "pD": placement.Decision,
+    "pM": PlacementMarker,
 }
 _BY_CLASS = {cls: code for code, cls in _CODES.items()}
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _CODES.values()}

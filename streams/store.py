@@ -22,6 +22,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from arrears.domain.debtor import DebtorState
 from arrears.domain.loan import LoanState
 
 from .sequencer import SequencerState
@@ -33,12 +34,17 @@ _INTERNAL = b"\x00"
 _SEQUENCER_PREFIX = b"\x00sequencer:"
 _HELD_PREFIX = b"\x00held:"  # held messages of older versions (no longer written; deleted when seen)
 _JOURNAL_PREFIX = b"\x00journal:"
+_DEBTOR_PREFIX = b"\x00debtor:"  # the debtor stage's budgets, in the partition of the customer id
 
 Writes = dict[bytes, bytes | None]
 
 
 def sequencer_key(partition: int) -> bytes:
     return _SEQUENCER_PREFIX + str(partition).encode()
+
+
+def debtor_key(customer_id: str) -> bytes:
+    return _DEBTOR_PREFIX + customer_id.encode()
 
 
 def journal_key(loan_id: str, n: int) -> bytes:
@@ -125,6 +131,8 @@ def _partition_of_key(key: bytes, partitions: int) -> int:
         if key.startswith(_JOURNAL_PREFIX):
             loan = key[len(_JOURNAL_PREFIX):].rsplit(b":", 1)[0]
             return partition_of(loan, partitions)
+        if key.startswith(_DEBTOR_PREFIX):
+            return partition_of(key[len(_DEBTOR_PREFIX):], partitions)
         return int(key.split(b":", 2)[1])
     return partition_of(key, partitions)
 
@@ -167,6 +175,8 @@ class PartitionStore:
         self._header = header
         self._dirty: dict[str, LoanState] = {}
         self._journal: list[tuple[bytes, bytes]] = []
+        self._debtors: OrderedDict[str, DebtorState] = OrderedDict()  # recently used, decoded
+        self._dirty_debtors: dict[str, DebtorState] = {}
         self._overlay: dict[bytes, tuple[int, bytes | None]] = {}  # sent, not yet in the local store
         self._seq = 0
 
@@ -187,6 +197,27 @@ class PartitionStore:
         state = decode_state(raw)
         self.cache.put(state)
         return state
+
+    def get_debtor(self, customer_id: str) -> DebtorState | None:
+        state = self._dirty_debtors.get(customer_id) or self._debtors.get(customer_id)
+        if state is not None:
+            return state
+        raw = self.raw(debtor_key(customer_id))
+        if raw is None:
+            return None
+        state = decode_state(raw)
+        self._remember_debtor(state)
+        return state
+
+    def put_debtor(self, state: DebtorState) -> None:
+        self._dirty_debtors[state.customer_id] = state
+        self._remember_debtor(state)
+
+    def _remember_debtor(self, state: DebtorState) -> None:
+        self._debtors[state.customer_id] = state
+        self._debtors.move_to_end(state.customer_id)
+        while len(self._debtors) > 5_000:
+            self._debtors.popitem(last=False)
 
     def read_journal(self, state: LoanState) -> list[bytes]:
         entries = (self.raw(journal_key(state.loan_id, i)) for i in range(state.journal_len))
@@ -219,7 +250,11 @@ class PartitionStore:
 
     @property
     def dirty(self) -> int:
-        return len(self._dirty)
+        return len(self._dirty) + len(self._dirty_debtors)
+
+    def debtor_store(self) -> _DebtorView:
+        """The debtor stage's view of this partition's store (get/put by customer id)."""
+        return _DebtorView(self)
 
     def journal(self, loan_id: str, records: list[bytes]) -> None:
         """Append records to the loan's audit journal (written with the loan).
@@ -247,6 +282,9 @@ class PartitionStore:
         for loan_id, state in self._dirty.items():
             writes[loan_id.encode()] = encode_state(state, *self._header(state))
         self._dirty.clear()
+        for customer_id, debtor in self._dirty_debtors.items():
+            writes[debtor_key(customer_id)] = encode_state(debtor)
+        self._dirty_debtors.clear()
         if extra:
             writes.update(extra)
         if sequencer is not None:
@@ -266,6 +304,19 @@ class PartitionStore:
 
     def loan_ids_cached(self) -> list[str]:
         return list(self._dirty)
+
+
+class _DebtorView:
+    __slots__ = ("_store",)
+
+    def __init__(self, store: PartitionStore) -> None:
+        self._store = store
+
+    def get(self, customer_id: str) -> DebtorState | None:
+        return self._store.get_debtor(customer_id)
+
+    def put(self, state: DebtorState) -> None:
+        self._store.put_debtor(state)
 
 
 __all__ = ["LocalStore", "PartitionStore", "StateCache", "partition_of", "decode_header", "sequencer_key",

@@ -23,8 +23,7 @@ from typing import Any
 
 from arrears.config import parse_config
 from arrears.domain import events as ev
-from arrears.domain.book import LoanBook
-from arrears.domain.loan import LoanState
+from arrears.domain.pipeline import Pipeline
 from arrears.topics import INPUT_ROUTES
 from schemas import default_catalog, from_json, to_json
 from streams.records import to_domain, to_record, to_tick
@@ -199,22 +198,11 @@ class Expected:
     dead_letters: dict[str, dict[str, int]] = field(default_factory=dict)  # source topic base -> reason -> count
 
 
-class _Store:
-    def __init__(self) -> None:
-        self.states: dict[str, LoanState] = {}
-
-    def get(self, loan_id: str) -> LoanState | None:
-        return self.states.get(loan_id)
-
-    def put(self, state: LoanState) -> None:
-        self.states[state.loan_id] = state
-
-
 def expected(records: list[Record], partitions: int, *, aborted_visible: bool = False) -> Expected:
     """What the rules say a deployment with *partitions* partitions emits for *records* (in publish order)."""
     catalog = default_catalog()
     rules = parse_config(CONFIG).rules(partitions)
-    books = {p: LoanBook(_Store(), rules, None, p) for p in range(partitions)}
+    pipeline = Pipeline(rules, partitions, lambda key: partition_of(key.encode(), partitions))
     out = Expected({}, {}, {}, {})
 
     def dead_letter(record_name: str, reason: str) -> None:
@@ -229,11 +217,11 @@ def expected(records: list[Record], partitions: int, *, aborted_visible: bool = 
     for record in applied(records, aborted_visible=aborted_visible):
         name, value = from_json(catalog, record.body)
         if name == "BusinessDateChanged":
-            outputs = [o for b in books.values() for o in b.tick(to_tick(value))]
+            outputs = pipeline.tick(to_tick(value))
         else:
             event = to_domain(name, value)
             loan = getattr(event, "loan_id", None) or event.case_id.rsplit(":", 1)[0]  # type: ignore[union-attr]
-            outputs = books[partition_of(loan.encode(), partitions)].apply(loan, event)
+            outputs = pipeline.apply(loan, event)
         for output in outputs:
             if isinstance(output, ev.Rejected):
                 dead_letter(output.event.record, output.reason)

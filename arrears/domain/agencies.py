@@ -12,10 +12,9 @@ import datetime as dt
 from dataclasses import replace
 
 from . import events as ev
-from .allocation import choose_agency
 from .cases import Assignment, Case, WorkOrder
 from .ledger import Figures
-from .state import Context, LoanState, Step
+from .state import Context, LoanState, Rules, Step
 
 
 def mask_national_id(national_id: str) -> str:
@@ -47,40 +46,36 @@ def recall(state: LoanState, case: Case, reason: str, step: Step) -> Case:
     return replace(case.with_work_order_ended(step.occurred_at), assignment=None, work_order_figures=None)
 
 
-def try_assign(state: LoanState, case: Case, fig: Figures, ctx: Context, step: Step,
-               releasing: str | None = None) -> tuple[LoanState, Case]:
-    """Give an open, unheld, unassigned case to an agency with room, if one is eligible.
+def needs_agency(case: Case, rules: Rules) -> bool:
+    """Whether the case waits for an agency: open, not on hold, unassigned, in a bucket some agency serves."""
+    return (case.is_open and case.assignment is None and case.hold_reason is None
+            and bool(rules.allocation.eligible(case.bucket)))
 
-    *releasing* is the agency whose assignment of this case ended in the same step: the
-    partition's load still counts it.
-    """
-    if not case.is_open or case.assignment is not None or case.hold_reason is not None:
+
+def assign(state: LoanState, case: Case, fig: Figures, agency_id: str, ctx: Context,
+           step: Step) -> tuple[LoanState, Case]:
+    """Give the case to *agency_id* (placement decided it: :mod:`arrears.domain.placement`)."""
+    terms = ctx.rules.allocation.terms(agency_id)
+    if not needs_agency(case, ctx.rules) or terms is None or fig.oldest_due_date is None or state.account is None:
         return state, case
-    load = dict(ctx.load)
-    if releasing is not None and load.get(releasing, 0) > 0:
-        load[releasing] -= 1
-    choice = choose_agency(case.case_id, case.bucket, ctx.rules.allocation, load, ctx.partition, case.past_agencies)
-    if choice.agency is None or fig.oldest_due_date is None or state.account is None:
-        return state, case
-    agency = choice.agency
     number = case.work_orders_issued + 1
     work_order_id = f"WO-{case.case_id}-{number}"
-    expires_on = step.date + dt.timedelta(days=agency.assignment_days)
+    expires_on = step.date + dt.timedelta(days=terms.assignment_days)
     step.emit(ev.CaseAssigned(
         event_id=step.id("CaseAssigned", case.case_id, work_order_id),
         occurred_at=step.occurred_at, case_id=case.case_id, loan_id=state.loan_id, business_date=step.date,
-        agency_id=agency.agency_id, work_order_id=work_order_id, assigned_on=step.date, expires_on=expires_on,
+        agency_id=agency_id, work_order_id=work_order_id, assigned_on=step.date, expires_on=expires_on,
     ))
-    step.emit(_work_order(state, case, fig, ctx, step, agency.agency_id, work_order_id, expires_on))
+    step.emit(_work_order(state, case, fig, ctx, step, agency_id, work_order_id, expires_on))
     case = replace(
         case,
-        assignment=Assignment(agency.agency_id, work_order_id, step.date, expires_on),
-        past_agencies=(*case.past_agencies, agency.agency_id),
+        assignment=Assignment(agency_id, work_order_id, step.date, expires_on),
+        past_agencies=(*case.past_agencies, agency_id),
         work_orders_issued=number,
         work_order_figures=(fig.overdue_amount, fig.dpd, fig.bucket),
-        work_orders=(*case.work_orders, WorkOrder(work_order_id, agency.agency_id, step.occurred_at)),
+        work_orders=(*case.work_orders, WorkOrder(work_order_id, agency_id, step.occurred_at)),
     )
-    return state.with_tally(agency.agency_id, assignments=1), case
+    return state.with_tally(agency_id, assignments=1), case
 
 
 def _work_order(state: LoanState, case: Case, fig: Figures, ctx: Context, step: Step, agency_id: str,
@@ -124,23 +119,22 @@ def _work_order(state: LoanState, case: Case, fig: Figures, ctx: Context, step: 
 
 def keep_agency_current(state: LoanState, case: Case, fig: Figures, ctx: Context, step: Step,
                         *, at_tick: bool) -> tuple[LoanState, Case]:
-    """After the case's figures moved: end a term that expired (at ticks), reallocate when the
-    agency no longer serves the bucket, tell the agency what changed, or find an agency."""
+    """After the case's figures moved: end a term that expired (at ticks), recall the case when the
+    agency no longer serves its bucket, or tell the agency what changed. A case left without an
+    agency is placed again at the tick (SPEC §5: placement sees the whole book)."""
     assignment = case.assignment
-    if assignment is not None and at_tick and assignment.expires_on <= step.date:
-        case = recall(state, case, "EXPIRED", step)
-        return try_assign(state, case, fig, ctx, step, releasing=assignment.agency_id)
-    if assignment is not None and not ctx.rules.allocation.serves(assignment.agency_id, fig.bucket):
-        case = recall(state, case, "REALLOCATED", step)
-        return try_assign(state, case, fig, ctx, step, releasing=assignment.agency_id)
-    if assignment is not None:
-        figures = (fig.overdue_amount, fig.dpd, fig.bucket)
-        if figures != case.work_order_figures:
-            step.emit(ev.WorkOrderUpdated(
-                event_id=step.id("WorkOrderUpdated", assignment.work_order_id),
-                occurred_at=step.occurred_at, work_order_id=assignment.work_order_id, case_id=case.case_id,
-                overdue_amount=fig.overdue_amount, dpd=fig.dpd, bucket=fig.bucket, agency_id=assignment.agency_id,
-            ))
-            case = replace(case, work_order_figures=figures)
+    if assignment is None:
         return state, case
-    return try_assign(state, case, fig, ctx, step)
+    if at_tick and assignment.expires_on <= step.date:
+        return state, recall(state, case, "EXPIRED", step)
+    if not ctx.rules.allocation.serves(assignment.agency_id, fig.bucket):
+        return state, recall(state, case, "REALLOCATED", step)
+    figures = (fig.overdue_amount, fig.dpd, fig.bucket)
+    if figures != case.work_order_figures:
+        step.emit(ev.WorkOrderUpdated(
+            event_id=step.id("WorkOrderUpdated", assignment.work_order_id),
+            occurred_at=step.occurred_at, work_order_id=assignment.work_order_id, case_id=case.case_id,
+            overdue_amount=fig.overdue_amount, dpd=fig.dpd, bucket=fig.bucket, agency_id=assignment.agency_id,
+        ))
+        case = replace(case, work_order_figures=figures)
+    return state, case

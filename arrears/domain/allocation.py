@@ -1,16 +1,13 @@
-"""Which agency works a case (SPEC §5): eligibility, capacity, weights, rotation. Pure.
+"""Which agency works a debtor's case (SPEC §5): eligibility, capacity, weights, rotation. Pure.
 
 * **Eligibility**: the agency serves the case's bucket and the bucket is not worked in-house.
-* **Capacity** is global, but each partition decides alone (that is what keeps the choice a
-  deterministic function of the partition's own input, replay included): an agency's capacity
-  is split over the partitions once and for all, ``capacity // P`` each and one more for the
-  first ``capacity % P`` partitions. The sum never exceeds the configured capacity; the price
-  is that a partition may refuse a case while another has room.
-* **Weights**: weighted rendezvous hashing. Each (case, agency) pair gets a pseudo-random
-  number from a hash; the agency with the smallest ``-ln(u) / weight`` wins. The same case
-  always ranks the agencies the same way, and over many cases each agency wins in proportion
-  to its weight (a race of exponential clocks). Full agencies are skipped, so a case falls to
-  its next-ranked agency.
+* **Capacity** is global: an agency has room while its open assignments over the whole book
+  are below its capacity (:mod:`arrears.domain.placement` counts them across partitions).
+* **Weights**: weighted rendezvous hashing. Each (key, agency) pair gets a pseudo-random
+  number from a hash; the agency with the smallest ``-ln(u) / weight`` wins. The key is the
+  debtor's customer id, so a debtor always ranks the agencies the same way, and over many
+  debtors each agency wins in proportion to its weight (a race of exponential clocks). Full
+  agencies are skipped, so a debtor falls to its next-ranked agency.
 * **Rotation**: a case coming back (expired, returned) goes to an agency that has not held
   it when one is eligible with room, else to one that held it longest ago, never straight
   back to the agency it came from while another is available.
@@ -39,11 +36,6 @@ class AllocationRules:
     internal_buckets: frozenset[str] = frozenset()
     partitions: int = 1
 
-    def capacity_in(self, agency: AgencyTerms, partition: int) -> int:
-        """This partition's share of the agency's global capacity."""
-        share, extra = divmod(agency.capacity, self.partitions)
-        return share + (1 if partition < extra else 0)
-
     def eligible(self, bucket: str) -> list[AgencyTerms]:
         if bucket in self.internal_buckets:
             return []
@@ -64,44 +56,44 @@ class Choice:
     reason: str
 
 
-def _score(case_id: str, agency: AgencyTerms) -> float:
-    digest = hashlib.blake2b(f"{case_id}|{agency.agency_id}".encode(), digest_size=8).digest()
+def _score(key: str, agency: AgencyTerms) -> float:
+    digest = hashlib.blake2b(f"{key}|{agency.agency_id}".encode(), digest_size=8).digest()
     u = (int.from_bytes(digest, "big") + 0.5) / 2.0**64  # uniform in (0, 1)
     return -math.log(u) / agency.weight
 
 
-def rank(case_id: str, agencies: Sequence[AgencyTerms]) -> list[AgencyTerms]:
-    """The agencies in the order this case prefers them (weighted rendezvous hashing)."""
-    return sorted(agencies, key=lambda a: (_score(case_id, a), a.agency_id))
+def rank(key: str, agencies: Sequence[AgencyTerms]) -> list[AgencyTerms]:
+    """The agencies in the order this debtor (or any key) prefers them (weighted rendezvous hashing)."""
+    return sorted(agencies, key=lambda a: (_score(key, a), a.agency_id))
 
 
 def choose_agency(
-    case_id: str,
+    key: str,
     bucket: str,
     rules: AllocationRules,
     load: Mapping[str, int],
-    partition: int,
     history: Sequence[str] = (),
 ) -> Choice:
-    """Pick an agency with room for the case, or none with the reason.
+    """Pick an agency with room for a case of the debtor *key*, or none with the reason.
 
-    *history* lists the agencies that held the case, oldest first; its last one is the agency
-    the case is coming back from.
+    *load* is every agency's open assignments over the whole book; *history* lists the
+    agencies that held the case, oldest first; its last one is the agency the case is coming
+    back from.
     """
     if bucket in rules.internal_buckets:
         return Choice(None, f"bucket {bucket} is worked in-house")
     eligible = rules.eligible(bucket)
     if not eligible:
         return Choice(None, f"no agency serves bucket {bucket}")
-    with_room = [a for a in eligible if load.get(a.agency_id, 0) < rules.capacity_in(a, partition)]
+    with_room = [a for a in eligible if load.get(a.agency_id, 0) < a.capacity]
     if not with_room:
         return Choice(None, f"every agency serving {bucket} is at capacity")
-    ranked = rank(case_id, with_room)
+    ranked = rank(key, with_room)
     last = history[-1] if history else None
     held = {agency: i for i, agency in enumerate(history)}
     fresh = [a for a in ranked if a.agency_id not in held]
     if fresh:
-        return Choice(fresh[0], "ranked first among agencies with room" if not history
+        return Choice(fresh[0], "ranked first for the debtor among agencies with room" if not history
                       else "rotated to an agency that has not held the case")
     others = [a for a in ranked if a.agency_id != last]
     if others:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, fields
 from typing import Protocol
 
 from . import events as ev
-from .loan import Context, LoanState, Rules, apply_event, apply_tick
+from . import placement
+from .loan import Context, LoanState, Rules, apply_event, apply_placement, apply_tick
 from .state import AgencyTally
 
 
@@ -62,7 +63,7 @@ class WakeIndex:
 
 @dataclass(frozen=True, slots=True)
 class OpenCase:
-    """An open case as the portfolio views need it."""
+    """An open case as the portfolio views and placement need it."""
 
     case_id: str
     status: str
@@ -72,6 +73,8 @@ class OpenCase:
     currency: str
     agency_id: str | None
     hold_reason: str | None
+    customer_id: str = ""
+    past_agencies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +94,7 @@ def _contribution(state: LoanState) -> _Contribution | None:
     if case is not None and state.account is not None:
         open_case = OpenCase(case.case_id, case.status, case.bucket, case.dpd, case.overdue_amount,
                              state.account.currency, case.assignment.agency_id if case.assignment else None,
-                             case.hold_reason)
+                             case.hold_reason, state.account.customer_id, case.past_agencies)
     paths: list[tuple[tuple[str, ...], str | None]] = [(h.path, h.close_reason) for h in state.history]
     if state.case is not None:
         paths.append((state.case.path, state.case.close_reason))
@@ -164,7 +167,7 @@ class LoanBook:
 
     @property
     def context(self) -> Context:
-        return Context(self.business_date, self.rules, self.partition, self.portfolio.load)
+        return Context(self.business_date, self.rules, self.partition)
 
     def track(self, state: LoanState) -> None:
         self.index.set(state.loan_id, state.wake_date(self.rules.grace_days))
@@ -185,6 +188,35 @@ class LoanBook:
         if new_state is not state:
             self.store.put(new_state)
             self.track(new_state)
+        return outputs
+
+    def report(self, tick_id: str) -> placement.Report:
+        """What placement needs after a tick: the cases waiting for an agency and those with one."""
+        requests = []
+        held = []
+        eligible = self.rules.allocation.eligible
+        for view in self.portfolio.open_cases.values():
+            if view.agency_id is not None:
+                held.append(placement.Held(view.case_id, view.customer_id, view.agency_id))
+            elif view.hold_reason is None and eligible(view.bucket):
+                requests.append(placement.Request(view.case_id, view.customer_id, view.bucket, view.dpd,
+                                                  view.past_agencies))
+        return placement.Report(self.partition, tick_id, tuple(sorted(requests, key=lambda r: r.case_id)),
+                                tuple(sorted(held, key=lambda h: h.case_id)), self.business_date)
+
+    def place(self, decisions: Iterable[placement.Decision], tick: ev.Tick) -> list[ev.Output]:
+        """Apply placement's decisions for this partition at *tick*."""
+        outputs: list[ev.Output] = []
+        for decision in decisions:
+            loan_id = decision.case_id.rsplit(":", 1)[0]
+            state = self.store.get(loan_id)
+            if state is None:
+                continue
+            new_state, produced = apply_placement(state, decision.case_id, decision.agency_id, tick, self.context)
+            if new_state is not state:
+                self.store.put(new_state)
+                self.track(new_state)
+            outputs.extend(produced)
         return outputs
 
     def tick(self, tick: ev.Tick) -> list[ev.Output]:

@@ -91,6 +91,8 @@ class ContactRecord:
     case_id: str = ""  # the case the attempt was reported on (a violation names it)
     occurred_at: int = 0  # the report's occurred_at (a violation carries it)
     work_order_id: str = ""
+    loan_id: str = ""  # the loan of that case (the debtor's budget spans the debtor's loans)
+    recorded: bool = True  # recorded against its case (False: a work order the agency never held)
 
     @classmethod
     def from_event(cls, event: ContactAttempted) -> ContactRecord:

@@ -191,11 +191,25 @@ class ReleaseCase:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetVerdict:
+    """The debtor's budget found that an attempt broke a count rule (its violation is emitted)."""
+
+    event_id: str  # derived from the attempt and the rule: applied once
+    occurred_at: int
+    loan_id: str
+    case_id: str
+    agency_id: str
+    contact_event_id: str
+    rule: str
+    recorded: bool  # the attempt is recorded against the case: its CaseState counts the violation
+
+
 AgencyResult = (
     ContactAttempted | PromiseToPay | DisputeRaised | ComplaintReceived | CeaseContactRequested | CaseReturned
 )
 LedgerEvent = InstallmentScheduled | RepaymentReceived | RepaymentReversed
-InputEvent = LoanOpened | LoanClosed | LedgerEvent | AgencyResult | ReleaseCase
+InputEvent = LoanOpened | LoanClosed | LedgerEvent | AgencyResult | ReleaseCase | BudgetVerdict
 
 HOLD_REASONS: dict[type, str] = {
     DisputeRaised: "DISPUTE",
@@ -466,4 +480,26 @@ class Rejected:
     detail: str
 
 
-Output = CaseEvent | CaseState | ComplianceViolation | WorkOrderEvent | Rejected
+# --------------------------------------------------------------------------- between stages
+# The processor's own messages between its loan stage and its debtor stage (internal topics,
+# not part of the contract): a contact to count in the debtor's budget, and the budget's
+# verdict on one attempt, back to the loan whose case it names.
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCounted:
+    """A reported contact, sent to the debtor's budget (one debtor, one budget: SPEC §6)."""
+
+    attempt: ContactAttempted
+    customer_id: str  # the debtor: every loan's contacts with them count together
+    loan_id: str
+    timezone: str  # the debtor's
+    business_date: dt.date | None  # of the loan's partition when the contact was applied
+    recorded: bool  # recorded against its case (the agency held that work order at some time)
+
+    @property
+    def occurred_at(self) -> int:
+        return self.attempt.occurred_at
+
+
+Output = CaseEvent | CaseState | ComplianceViolation | WorkOrderEvent | Rejected | ContactCounted

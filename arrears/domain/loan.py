@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import events as ev
-from .agencies import keep_agency_current, recall, try_assign
+from .agencies import assign, keep_agency_current, needs_agency, recall
 from .cases import Case
 from .ledger import Figures, Installment, Repayment
-from .results import apply_release, apply_result, rejudge, resolve_promise
+from .results import apply_release, apply_result, apply_verdict, rejudge, resolve_promise
 from .state import (
     CONTRACT_VIOLATION,
     NOT_ASSIGNED,
@@ -86,6 +86,8 @@ def _apply(state: LoanState, event: ev.InputEvent, ctx: Context, step: Step) -> 
         return apply_result(state, event, ctx, step)
     if isinstance(event, ev.ReleaseCase):
         return apply_release(state, event, ctx, step)
+    if isinstance(event, ev.BudgetVerdict):
+        return apply_verdict(state, event, step)
     if isinstance(event, ev.LoanOpened):
         return _open_loan(state, event, ctx, step)
     if state.account is None:
@@ -260,6 +262,20 @@ def apply_tick(state: LoanState, tick: ev.Tick, ctx: Context) -> tuple[LoanState
     return state, step.outputs
 
 
+def apply_placement(state: LoanState, case_id: str, agency_id: str, tick: ev.Tick,
+                    ctx: Context) -> tuple[LoanState, list[ev.Output]]:
+    """Give the loan's case to the agency placement chose for it at *tick* (SPEC §5)."""
+    case = state.open_case
+    if case is None or case.case_id != case_id or state.account is None or not needs_agency(case, ctx.rules):
+        return state, []
+    step = Step(tick.event_id, tick.occurred_at, tick.business_date)
+    before = state
+    fig = state.figures(tick.business_date, ctx.rules.buckets)
+    state, case = assign(state, case, fig, agency_id, ctx, step)
+    state = _finish(before, replace(state, case=case), step)
+    return state, step.outputs
+
+
 def _escalate(state: LoanState, case: Case, fig: Figures, ctx: Context, step: Step) -> LoanState:
     if fig.bucket != case.reported_bucket:
         step.emit(ev.CaseDelinquencyChanged(
@@ -288,7 +304,5 @@ def _open_case(state: LoanState, fig: Figures, ctx: Context, step: Step) -> Loan
     if old is not None and old.closed_on is not None and old.close_reason is not None:
         history = (*history, replace(old, contacts=()))
     case = Case(case_id, number, step.date, fig.bucket, fig.dpd, fig.bucket, fig.overdue_amount, path=(fig.bucket,))
-    state = replace(state, case_count=number, history=history)
-    state, case = try_assign(state, case, fig, ctx, step)
-    return replace(state, case=case)
+    return replace(state, case_count=number, history=history, case=case)
 

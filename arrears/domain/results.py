@@ -26,7 +26,7 @@ from dataclasses import replace
 
 from . import compliance
 from . import events as ev
-from .agencies import recall, try_assign
+from .agencies import recall
 from .cases import Case, Hold, PromiseRecord, WorkOrder
 from .state import NOT_ASSIGNED, NOT_HELD, Context, LoanState, Step
 
@@ -76,10 +76,8 @@ def apply_result(state: LoanState, result: ev.AgencyResult, ctx: Context, step: 
     if isinstance(result, ev.CaseReturned):
         if case.assignment is None or case.assignment.work_order_id != result.work_order_id:
             return state  # that assignment has already ended
-        fig = state.figures(ctx.business_date, ctx.rules.buckets)
-        case = recall(state, case, "RETURNED", step)
-        state, case = try_assign(state, case, fig, ctx, step, releasing=result.agency_id)
-        return state.with_case(case)
+        # Placed again at the next tick, with another agency when one is eligible (SPEC §5).
+        return state.with_case(recall(state, case, "RETURNED", step))
     return _hold(state, case, result, step)
 
 
@@ -122,8 +120,9 @@ def _hold(state: LoanState, case: Case, result: ev.AgencyResult, step: Step) -> 
 def _contact(state: LoanState, attempt: ev.ContactAttempted, case: Case | None, order: WorkOrder | None,
              ctx: Context, step: Step) -> LoanState:
     record = compliance.ContactRecord.from_event(attempt)
+    recorded = case is not None and order is not None
+    _count_in_budget(state, attempt, recorded, ctx, step)
     if case is None or order is None:
-        state = _count_in_budget(state, record, ctx, step)
         on_hold, ceased = case.on_hold_at(record.attempted_at) if case is not None else (False, False)
         findings = compliance.judge_contact(record, ctx.rules.policy, _timezone(state, ctx), authorized=False,
                                             on_hold=on_hold, ceased=ceased)
@@ -135,12 +134,29 @@ def _contact(state: LoanState, attempt: ev.ContactAttempted, case: Case | None, 
     state = state.with_tally(attempt.agency_id, attempts=1, contacts=int(reached),
                              right_party_contacts=int(right_party))
     last = record.attempted_at if case.last_contact_at is None else max(case.last_contact_at, record.attempted_at)
-    state = state.with_case(replace(case, contact_attempts=case.contact_attempts + 1, last_contact_at=last,
-                                    contacts=(*case.contacts, record) if case.is_open else case.contacts))
-    state = _count_in_budget(state, record, ctx, step)
-    recorded = state.find_case(case.case_id)
-    assert isinstance(recorded, Case)
-    return _judge_on_case(state, recorded, record, ctx, step)
+    case = replace(case, contact_attempts=case.contact_attempts + 1, last_contact_at=last,
+                   contacts=(*case.contacts, record) if case.is_open else case.contacts)
+    state = state.with_case(case)
+    return _judge_on_case(state, case, record, ctx, step)
+
+
+def _count_in_budget(state: LoanState, attempt: ev.ContactAttempted, recorded: bool, ctx: Context,
+                     step: Step) -> None:
+    """Send the attempt to its debtor's budget (every loan of the debtor counts together: SPEC §6)."""
+    customer = state.account.customer_id if state.account else f"loan:{state.loan_id}"
+    step.emit(ev.ContactCounted(attempt, customer, state.loan_id, _timezone(state, ctx), ctx.business_date,
+                                recorded))
+
+
+def apply_verdict(state: LoanState, verdict: ev.BudgetVerdict, step: Step) -> LoanState:
+    """The debtor's budget found one of this loan's attempts broke a count rule: count it."""
+    state = state.with_tally(verdict.agency_id, violations=1)
+    if not verdict.recorded:
+        return state
+    case = state.find_case(verdict.case_id)
+    if not isinstance(case, Case):
+        return state
+    return state.with_case(replace(case, violations=case.violations + 1))
 
 
 def _judge_on_case(state: LoanState, case: Case, record: compliance.ContactRecord, ctx: Context,
@@ -180,27 +196,6 @@ def rejudge(state: LoanState, ctx: Context, step: Step) -> LoanState:
     return state
 
 
-def _count_in_budget(state: LoanState, record: compliance.ContactRecord, ctx: Context, step: Step) -> LoanState:
-    """Add the attempt to the debtor's budget and emit every budget finding not emitted before."""
-    policy = ctx.rules.policy
-    contacts = compliance.prune((*state.contacts, record), _horizon(ctx), policy)
-    findings = compliance.budget_findings(contacts, policy, _timezone(state, ctx))
-    kept_ids = {c.event_id for c in contacts}
-    flagged = frozenset(k for k in state.flagged if k.split("|", 1)[0] in kept_ids)
-    state = replace(state, contacts=contacts, flagged=flagged)
-    by_id = {c.event_id: c for c in contacts}
-    for event_id in sorted(findings, key=lambda e: by_id[e].key):
-        attempt = by_id[event_id]
-        state, added = _flag(state, state.flagged, attempt, findings[event_id], step)
-        if not added:
-            continue
-        state = replace(state, flagged=state.flagged | added)
-        found = state.find_case(attempt.case_id)
-        if isinstance(found, Case) and found.work_order(attempt.work_order_id, attempt.agency_id) is not None:
-            state = state.with_case(replace(found, violations=found.violations + len(added)))
-    return state
-
-
 def _flag(state: LoanState, already: frozenset[str], record: compliance.ContactRecord,
           findings: list[compliance.Finding], step: Step) -> tuple[LoanState, frozenset[str]]:
     """Emit the findings not in *already*; returns the state (agency tally counted) and their keys."""
@@ -232,10 +227,8 @@ def apply_release(state: LoanState, command: ev.ReleaseCase, ctx: Context, step:
     ))
     # The lender's release is its decision to work the case again, cease request included.
     holds = tuple(replace(h, end=step.occurred_at) if h.end is None else h for h in case.holds)
-    case = replace(case, hold_reason=None, cease_contact=False, holds=holds)
-    fig = state.figures(ctx.business_date, ctx.rules.buckets)
-    state, case = try_assign(state, case, fig, ctx, step)
-    return state.with_case(case)
+    # Assignable again: placed at the next tick (SPEC §5: placement sees the whole book).
+    return state.with_case(replace(case, hold_reason=None, cease_contact=False, holds=holds))
 
 
 # --------------------------------------------------------------------------- promises

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from . import events as ev
@@ -41,7 +40,6 @@ class Context:
     business_date: dt.date | None
     rules: Rules = field(default_factory=Rules)
     partition: int = 0
-    load: Mapping[str, int] = field(default_factory=dict)  # active assignments per agency, this partition
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,10 @@ from typing import Any
 from builders import day_ms, installment, opened, repayment, tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_loan_rules import DictStore
 
 from arrears.config import parse_config
 from arrears.domain import events as ev
-from arrears.domain.book import LoanBook
+from arrears.domain.pipeline import Pipeline
 from arrears.domain.results import future_time_problem
 
 HOUR = 3_600_000
@@ -36,11 +35,11 @@ TICK_DAY = "2026-02-14"  # the case opens in M2 and goes to AG1 at this tick
 T_TICK = day_ms(TICK_DAY)  # 2026-02-14T00:00Z = 08:00 in Shanghai
 
 
-def book() -> LoanBook:
-    return LoanBook(DictStore(), parse_config(CONFIG).rules(6))
+def book() -> Pipeline:
+    return Pipeline(parse_config(CONFIG).rules(6))
 
 
-def setup(b: LoanBook) -> ev.WorkOrderIssued:
+def setup(b: Pipeline) -> ev.WorkOrderIssued:
     """A loan 35 days late at the tick: its case L1:1 opens in M2 and AG1 holds WO-L1:1-1."""
     out = run(b, [opened(), installment(1, "2026-01-10", principal=50_000), installment(2, "2026-03-01"),
                   tick(TICK_DAY)])
@@ -48,7 +47,7 @@ def setup(b: LoanBook) -> ev.WorkOrderIssued:
     return work_order
 
 
-def run(b: LoanBook, steps: list[Any]) -> list[ev.Output]:
+def run(b: Pipeline, steps: list[Any]) -> list[ev.Output]:
     out: list[ev.Output] = []
     for step in steps:
         if isinstance(step, ev.Tick):

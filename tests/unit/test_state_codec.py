@@ -16,10 +16,14 @@ def test_a_loan_with_an_assigned_case_contacts_tallies_and_a_promise_round_trips
     _, work_order = m2_case(b)
     run(b, contact(work_order), promise(work_order, 3_000, "2026-02-20"), repayment("P1", 500), tick("2026-02-15"))
     state = b.store.get("L1")
-    assert state.case.assignment and state.contacts and state.tallies and state.case.promise
+    assert state.case.assignment and state.case.contacts and state.tallies and state.case.promise
+    assert state.case.work_orders
     raw = encode_state(state, state.wake_date(0), True)
     assert decode_state(raw) == state
     assert decode_header(raw) == (dt.date.min, True)
+    debtor = b.debtor("C1")
+    assert debtor is not None and debtor.contacts
+    assert decode_state(encode_state(debtor)) == debtor
 
 
 def test_a_sequencer_state_with_pending_ticks_and_a_held_message_round_trip() -> None:
