@@ -483,7 +483,7 @@ class Processor:
         catalog = self.codec.catalog
         by_loan: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for output in outputs:
-            if isinstance(output, (ev.CaseState, ev.Rejected)):
+            if isinstance(output, (ev.CaseState, ev.Rejected, ev.ContactCounted)):
                 continue
             name, value = to_record(output)
             loan = value.get("loan_id") or loan_id_of_case(value["case_id"])

@@ -115,6 +115,10 @@ def test_a_scripted_agency_session_yields_exactly_the_expected_records(
                    "--url", worker.url]
         done = subprocess.run(release, env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
+        wait_until(lambda: get_json(f"{worker.url}/cases/{CASE}")[1].get("status") == "OPEN", 30,
+                   message="the case released")
+        # Placement sees the whole book at each tick (SPEC §5): the case goes back out at the next one.
+        publisher.end_of_day("2026-03-07", occurred_at="2026-03-07T00:00:00Z")
         wait_until(lambda: get_json(f"{worker.url}/cases/{CASE}")[1].get("status") == "ASSIGNED", 30,
                    message="the case back with the agency")
         again = subprocess.run(release, env=env, capture_output=True, text=True, timeout=60)
@@ -125,7 +129,7 @@ def test_a_scripted_agency_session_yields_exactly_the_expected_records(
         assert [(r.name, r.data["business_date"].isoformat()) for r in cases] == [
             ("CaseOpened", "2026-03-02"), ("CaseAssigned", "2026-03-02"), ("CaseBalanceChanged", "2026-03-02"),
             ("PromiseKept", "2026-03-06"), ("CaseHeld", "2026-03-06"), ("CaseRecalled", "2026-03-06"),
-            ("CaseReleased", "2026-03-06"), ("CaseAssigned", "2026-03-06"),
+            ("CaseReleased", "2026-03-06"), ("CaseAssigned", "2026-03-07"),
         ]
         kept = cases[3].data
         assert (kept["promised_amount"], kept["paid_amount"], kept["promised_date"]) == (20_000, 20_000,
