@@ -48,6 +48,7 @@ from .sequencer import Held, PartitionSequencer, Release
 from .sink import Sink
 from .state_codec import decode_header, decode_state
 from .store import LocalStore, PartitionStore, StateCache, partition_of
+from .workbench import Workbench
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class Processor:
         self.local = LocalStore(table, self.partitions)
         self.cache = StateCache(50_000)
         self.works: dict[int, PartitionWork] = {}
+        self.workbench = Workbench(self.rules, self.partitions, self.works)  # the ops page's queues and history
         self.epochs: dict[TP, int] = {}
         self.lock = asyncio.Lock()
         self.failed: BaseException | None = None
@@ -176,6 +178,7 @@ class Processor:
                 self.epochs.update(await self.intake.unassign(gone))
                 for p in dropped:
                     del self.works[p]
+                    self.workbench.drop(p)
                 self.cache.clear()  # cheap to refill; states of given-up partitions must not linger
             if new:
                 positions = self._init_partitions(new)
@@ -342,6 +345,7 @@ class Processor:
             self._journal(work, outputs)
             metrics.BUSINESS_DATE.labels(str(work.partition)).set(marker.business_date.toordinal())
             self._emit(outputs, outbox)
+            self.workbench.ticked(work.partition, work.book)
             log.info("tick %s applied in partition %d: %d outputs",
                      marker.business_date.isoformat(), work.partition, len(outputs),
                      extra={"business_date": marker.business_date.isoformat(), "partition": work.partition})
@@ -422,6 +426,7 @@ class Processor:
                 else:
                     self._reject_kept(output, outbox)
                 continue
+            self.workbench.observe(output)
             name, value = to_record(output)
             topic, key = self._route(output)
             payload = self.codec.encode(name, value, topic=topic)
