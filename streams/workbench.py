@@ -31,7 +31,7 @@ settlement pending approval, a paused loan) needs one :class:`OpenItems` entry t
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -308,7 +308,7 @@ class Workbench:
         days: dict[str, dict[str, Any]] = {}
         for share in self.shares.values():
             for date, snapshot in share.history.items():
-                _add_snapshot(days.setdefault(date.isoformat(), {"partitions": 0, "buckets": {}, "agencies": {}}),
+                add_snapshot(days.setdefault(date.isoformat(), {"partitions": 0, "buckets": {}, "agencies": {}}),
                               snapshot, 1)
         return {"days": days}
 
@@ -326,7 +326,7 @@ def _case_item(loan_id: str, case: Any) -> dict[str, Any]:
             "agency_id": case.agency_id}
 
 
-def _add_snapshot(into: dict[str, Any], snapshot: Mapping[str, Any], partitions: int) -> None:
+def add_snapshot(into: dict[str, Any], snapshot: Mapping[str, Any], partitions: int) -> None:
     into["partitions"] += partitions
     for key, (count, amount) in snapshot["buckets"].items():
         entry = into["buckets"].setdefault(key, [0, 0])
@@ -336,77 +336,3 @@ def _add_snapshot(into: dict[str, Any], snapshot: Mapping[str, Any], partitions:
         total = into["agencies"].setdefault(agency_id, {})
         for name, n in tallies.items():
             total[name] = total.get(name, 0) + n
-
-
-# --------------------------------------------------------------------------- every worker's, merged
-def merge_queues(views: list[dict[str, Any]], limit: int = 200) -> dict[str, Any]:
-    """The queues of every worker in one answer: each queue's count and its first *limit* rows."""
-    def take(name: str, key: Callable[[dict[str, Any]], Any], reverse: bool = False) -> dict[str, Any]:
-        rows = sorted((r for v in views for r in v.get(name, ())), key=key, reverse=reverse)
-        return {"count": len(rows), "items": rows[:limit]}
-
-    queues: dict[str, Any] = {
-        "broken_promises": take("broken_promises", lambda r: (r["business_date"], r["case_id"]), reverse=True),
-        "violations": take("violations", lambda r: (r["occurred_at"], r["case_id"]), reverse=True),
-        "unassigned": take("unassigned", lambda r: (-r["ticks_waiting"], r["case_id"])),
-        "held": take("held", lambda r: (r["since"] or "", r["case_id"])),
-    }
-    by_rule: dict[str, Counter[str]] = {}
-    for view in views:
-        for v in view.get("violations", ()):
-            by_rule.setdefault(v["rule"], Counter())[v["agency_id"]] += 1
-    queues["violations"]["by_rule_and_agency"] = {rule: dict(c) for rule, c in sorted(by_rule.items())}
-    for name in OPEN_ITEMS:
-        rows = sorted((r for v in views for r in v.get("open_items", {}).get(name, ())),
-                      key=lambda r: (r.get("since") or "", r.get("case_id") or ""))
-        queues[name] = {"count": len(rows), "items": rows[:limit]}
-    dates = [d for v in views for d in v.get("business_dates", {}).values() if d]
-    return {
-        "business_date": min(dates) if dates else None,
-        "queues": queues,
-        "registry": [{"name": q.name, "title": q.title, "available": q.available, "actions": list(q.actions),
-                      "note": q.note} for q in QUEUES.values()],
-        "unreachable_workers": views[0].get("_unreachable", 0) if views else 0,
-    }
-
-
-def merge_history(views: list[dict[str, Any]], partitions: int, bucket_order: tuple[str, ...]) -> dict[str, Any]:
-    """The charts' series: dates every partition reported, open cases/amounts by bucket, agency KPIs."""
-    from .web import kpis
-
-    days: dict[str, dict[str, Any]] = {}
-    for view in views:
-        for date, day in view.get("days", {}).items():
-            _add_snapshot(days.setdefault(date, {"partitions": 0, "buckets": {}, "agencies": {}}), day,
-                          day["partitions"])
-    complete = sorted(d for d, day in days.items() if day["partitions"] >= partitions)
-    order = {b: i for i, b in enumerate(bucket_order)}
-    keys = {k for d in complete for k in days[d]["buckets"]}
-    buckets = sorted({k.split("|")[0] for k in keys}, key=lambda b: (order.get(b, 99), b))
-    currencies = sorted({k.split("|")[1] for k in keys})
-    currency = currencies[0] if len(currencies) == 1 else None
-
-    def series(index: int, bucket: str) -> list[int]:
-        return [sum(v[index] for k, v in days[d]["buckets"].items() if k.split("|")[0] == bucket) for d in complete]
-
-    agency_ids = sorted({a for d in complete for a in days[d]["agencies"]})
-    agencies: dict[str, dict[str, list[Any]]] = {}
-    for agency_id in agency_ids:
-        rows = []
-        for d in complete:
-            tallies = Counter(days[d]["agencies"].get(agency_id, {}))
-            tallies["cases_held"] = tallies.pop("holding", 0)
-            rows.append(kpis(tallies))
-        agencies[agency_id] = {name: [r[name] for r in rows] for name in
-                               ("cases_held", "contact_rate", "promise_kept_rate", "violations_per_100_contacts",
-                                "amount_recovered")}
-    return {
-        "dates": complete,
-        "buckets": buckets,
-        "cases": {b: series(0, b) for b in buckets},
-        "amounts": {b: series(1, b) for b in buckets} if currency is not None else {},
-        "currency": currency,
-        "agencies": agencies,
-        "incomplete_dates": len(days) - len(complete),
-        "unreachable_workers": views[0].get("_unreachable", 0) if views else 0,
-    }

@@ -12,7 +12,8 @@ from test_loan_rules import DictStore
 from arrears.config import parse_config
 from arrears.domain import events as ev
 from arrears.domain.book import LoanBook
-from streams.workbench import WAIT_TICKS, Workbench, merge_history, merge_queues, name_key, phone_key
+from streams.workbench import WAIT_TICKS, Workbench, name_key, phone_key
+from streams.workbench_api import merge_history, merge_queues
 
 CONFIG = {
     "internal_buckets": ["M1"],
