@@ -64,7 +64,7 @@ PAGE = """<!DOCTYPE html>
   .tile b { display: block; font-size: 1.25rem; } .tile span { color: #666; font-size: .78rem; }
   table { border-collapse: collapse; font-size: .82rem; }
   th, td { border-bottom: 1px solid #eee; padding: .22rem .5rem; text-align: left; white-space: nowrap; }
-  th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  th { background: #f4f4f4; } .panel td:last-child { white-space: normal; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
   .cols { display: flex; gap: 1.5rem; flex-wrap: wrap; align-items: flex-start; }
   .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(600px, 1fr)); gap: .8rem; }
   .panel { border: 1px solid #e6e6e6; border-radius: 6px; padding: .5rem .7rem; overflow-x: auto; }
@@ -239,6 +239,7 @@ const TOKEN_KEY = "arrears.token";
 let agencies = [];
 let scopes = [];
 let timer = null;
+let pendingCase = "";  // a case named in the sign-in link, looked up once signed in
 
 class HttpError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -298,8 +299,7 @@ async function start() {
   setText("act-note", scopes.includes("act") ? "" : "actions need a token with the act scope");
   await refresh();
   if (timer === null) timer = setInterval(refresh, CONFIG.refresh_seconds * 1000);
-  const id = document.getElementById("case-id").value;
-  if (id) lookup(id);
+  if (pendingCase) { lookup(pendingCase); pendingCase = ""; }
 }
 
 async function refreshHealth() {
@@ -528,10 +528,12 @@ function svg(tag, attrs, text) {
   return node;
 }
 function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  // Four gridlines at round values: the top is four times a step of 1, 2, 2.5 or 5 times a power of ten.
+  if (!(v > 0)) return 4;
+  const step = v / 4;
+  const p = Math.pow(10, Math.floor(Math.log10(step)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= step) return 4 * m * p;
+  return 40 * p;
 }
 function legend(keys, colours) {
   const box = el("div", null, "legend");
@@ -683,7 +685,7 @@ async function refreshCharts() {
     chartHistory = await getJson("/workbench/history");
     const currency = chartHistory.currency || CONFIG.currency;
     stacked("chart-cases", "open cases by bucket over business dates", chartHistory.dates, chartHistory.buckets, chartHistory.cases,
-            v => num(Math.round(v)));
+            v => num(Math.round(v * 100) / 100));
     if (chartHistory.currency) {
       stacked("chart-amounts", "overdue amount by bucket over business dates", chartHistory.dates, chartHistory.buckets,
               chartHistory.amounts, v => shortMoney(v, currency));
@@ -890,7 +892,11 @@ function readFragment() {
   const params = new URLSearchParams(hash.includes("=") ? hash : "case=" + hash);
   if (params.get("token")) sessionStorage.setItem(TOKEN_KEY, params.get("token"));
   const caseId = params.get("case");
-  if (caseId) document.getElementById("case-id").value = caseId;
+  if (caseId) {
+    document.getElementById("case-id").value = caseId;
+    document.getElementById("search-by").value = "id";
+    pendingCase = caseId;
+  }
   history.replaceState(null, "", location.pathname + location.search +
                        (caseId ? "#case=" + encodeURIComponent(caseId) : ""));
 }
