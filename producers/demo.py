@@ -357,6 +357,8 @@ def sign_in_lines(worker_url: str, tokens: Sequence[DemoToken]) -> list[str]:
     for token in tokens:
         what = ("personal data unmasked, every answer recorded on collections.audit" if "pii" in token.scopes
                 else "personal data masked")
+        if "act" in token.scopes:
+            what += "; may release holds"
         lines.append(f"  sign in as {token.name} ({what}): {worker_url}/#token={token.value}")
     return lines
 

@@ -638,13 +638,14 @@ function drawRolls(moves, entered) {
   const cells = {};
   rolls.forEach(r => { cells[r.from + "|" + r.to] = r; });
   const left = 48, top = 56, cw = Math.max(44, Math.min(70, 520 / columns.length)), ch = 24;
-  const width = left + cw * columns.length + 8, height = top + ch * rows.length + 6;
+  const width = left + cw * columns.length + 40, height = top + ch * rows.length + 6;
   const root = svg("svg", {viewBox: "0 0 " + width + " " + height, width: width, height: height, role: "img",
                            "aria-label": "roll-rate matrix"});
   root.dataset.cells = String(rolls.length);
   columns.forEach((c, j) => root.appendChild(svg("text", {
     x: left + cw * j + cw / 2, y: top - 8, "font-size": 10, fill: "#444", "text-anchor": "start",
-    transform: "rotate(-35 " + (left + cw * j + cw / 2) + " " + (top - 8) + ")"}, c.replace(/_/g, " ").toLowerCase())));
+    transform: "rotate(-35 " + (left + cw * j + cw / 2) + " " + (top - 8) + ")"},
+    order.includes(c) ? c : c.replace(/_/g, " ").toLowerCase())));
   rows.forEach((r, i) => {
     root.appendChild(svg("text", {x: left - 6, y: top + ch * i + ch / 2 + 4, "font-size": 11, "text-anchor": "end",
                                   fill: "#444"}, r));
