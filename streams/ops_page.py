@@ -64,7 +64,8 @@ PAGE = """<!DOCTYPE html>
   .tile b { display: block; font-size: 1.25rem; } .tile span { color: #666; font-size: .78rem; }
   table { border-collapse: collapse; font-size: .82rem; }
   th, td { border-bottom: 1px solid #eee; padding: .22rem .5rem; text-align: left; white-space: nowrap; }
-  th { background: #f4f4f4; } .panel td:last-child { white-space: normal; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  th { background: #f4f4f4; } .panel td:last-child { white-space: normal; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; }
   .cols { display: flex; gap: 1.5rem; flex-wrap: wrap; align-items: flex-start; }
   .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(600px, 1fr)); gap: .8rem; }
   .panel { border: 1px solid #e6e6e6; border-radius: 6px; padding: .5rem .7rem; overflow-x: auto; }
@@ -255,7 +256,8 @@ async function request(method, path, body) {
   let answer = null;
   try { answer = await response.json(); } catch (e) { answer = null; }
   if (!response.ok) {
-    const reason = answer && answer.error ? answer.error : (response.status === 404 ? "not available on this worker" : "");
+    const reason = answer && answer.error ? answer.error
+      : (response.status === 404 ? "not available on this worker" : "");
     if (response.status === 401) signOut(reason);
     throw new HttpError(response.status, "HTTP " + response.status + (reason ? ": " + reason : ""));
   }
@@ -509,7 +511,9 @@ async function refreshQueues() {
     const typed = {};
     document.querySelectorAll(".release-reason").forEach(i => { typed[i.dataset.case] = i.value; });
     document.getElementById("queue-panels").replaceChildren(...panels);
-    document.querySelectorAll(".release-reason").forEach(i => { if (typed[i.dataset.case]) i.value = typed[i.dataset.case]; });
+    document.querySelectorAll(".release-reason").forEach(i => {
+      if (typed[i.dataset.case]) i.value = typed[i.dataset.case];
+    });
     if (typing) {
       const again = document.querySelector('.release-reason[data-case="' + CSS.escape(typing[0]) + '"]');
       if (again) again.focus();
@@ -556,7 +560,8 @@ function frame(title, dates, max, format) {
   for (let t = 0; t <= 4; t++) {
     const v = max * t / 4;
     root.appendChild(svg("line", {x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#e8e8e8"}));
-    root.appendChild(svg("text", {x: L - 5, y: y(v) + 3, "text-anchor": "end", "font-size": 10, fill: "#666"}, format(v)));
+    root.appendChild(svg("text", {x: L - 5, y: y(v) + 3, "text-anchor": "end", "font-size": 10, fill: "#666"},
+                         format(v)));
   }
   const n = dates.length;
   const x = i => n <= 1 ? L : L + i * (W - L - R) / (n - 1);
@@ -654,7 +659,8 @@ function drawRolls(moves, entered) {
       const rate = cell ? cell.rate : 0;
       const shade = Math.round(255 - rate * 200);
       const rect = svg("rect", {x: left + cw * j + 1, y: top + ch * i + 1, width: cw - 2, height: ch - 2,
-                                fill: cell ? "rgb(" + shade + "," + Math.round(255 - rate * 150) + ",255)" : "#f7f7f7"});
+                                fill: cell ? "rgb(" + shade + "," + Math.round(255 - rate * 150) + ",255)"
+                                           : "#f7f7f7"});
       if (cell) {
         rect.appendChild(svg("title", {}, r + " to " + c + ": " + cell.count + " case(s), " + pct(cell.rate)));
         root.appendChild(rect);
@@ -677,28 +683,31 @@ function drawAgencies() {
   const rate = kpi.endsWith("_rate");
   const format = kpi === "amount_recovered" ? (v => shortMoney(v, CONFIG.currency))
     : (rate ? (v => (v * 100).toFixed(0) + "%") : (v => num(Math.round(v * 100) / 100)));
-  lines("chart-agencies", "agency " + kpi.replace(/_/g, " ") + " over business dates", chartHistory.dates, series, format,
-        rate ? 1 : null);
+  lines("chart-agencies", "agency " + kpi.replace(/_/g, " ") + " over business dates", chartHistory.dates, series,
+        format, rate ? 1 : null);
 }
 
 async function refreshCharts() {
   try {
     chartHistory = await getJson("/workbench/history");
     const currency = chartHistory.currency || CONFIG.currency;
-    stacked("chart-cases", "open cases by bucket over business dates", chartHistory.dates, chartHistory.buckets, chartHistory.cases,
+    const h = chartHistory;
+    stacked("chart-cases", "open cases by bucket over business dates", h.dates, h.buckets, h.cases,
             v => num(Math.round(v * 100) / 100));
     if (chartHistory.currency) {
       stacked("chart-amounts", "overdue amount by bucket over business dates", chartHistory.dates, chartHistory.buckets,
               chartHistory.amounts, v => shortMoney(v, currency));
     } else {
       document.getElementById("chart-amounts").replaceChildren(
-        el("p", chartHistory.dates.length ? "mixed currencies: amounts are not added up" : "no business dates yet", "muted"));
+        el("p", h.dates.length ? "mixed currencies: amounts are not added up" : "no business dates yet", "muted"));
     }
     drawAgencies();
     const notes = [];
-    if (chartHistory.dates.length) notes.push(chartHistory.dates.length + " business dates since " + chartHistory.dates[0] +
-                                         " (the history is the workers' own: it restarts with them)");
-    if (chartHistory.incomplete_dates) notes.push(chartHistory.incomplete_dates + " date(s) not every partition reported left out");
+    if (h.dates.length) {
+      notes.push(h.dates.length + " business dates since " + h.dates[0] +
+                 " (the history is the workers' own: it restarts with them)");
+    }
+    if (h.incomplete_dates) notes.push(h.incomplete_dates + " date(s) not every partition reported left out");
     setText("history-note", notes.join("; "));
     setText("charts-error", "");
   } catch (e) {
@@ -843,7 +852,8 @@ async function showDebtor(customerId, loanId) {
     for (const loan of d.loans) {
       for (const c of loan.cases) {
         rows.push([loan.loan_id + (loan.loan_id === loanId ? " (searched)" : ""), caseLink(c.case_id), c.status,
-                   c.bucket || "—", c.dpd ?? "—", c.overdue_amount === undefined ? "—" : money(c.overdue_amount, loan.currency),
+                   c.bucket || "—", c.dpd ?? "—",
+                   c.overdue_amount === undefined ? "—" : money(c.overdue_amount, loan.currency),
                    c.agency_id || "—", c.opened_on, c.closed_on || "—", c.close_reason || "—"]);
       }
     }

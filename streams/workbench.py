@@ -31,6 +31,7 @@ settlement pending approval, a paused loan) needs one :class:`OpenItems` entry t
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -44,6 +45,7 @@ from arrears.topics import loan_id_of_case
 
 from .store import partition_of
 
+log = logging.getLogger(__name__)
 KEEP_ITEMS = 1000  # broken promises and violations kept per partition
 KEEP_DATES = 400  # business dates of history kept per partition
 WAIT_TICKS = 2  # a case unassigned for more than this many ticks waits for an agency
@@ -92,6 +94,8 @@ QUEUES: dict[str, QueueSpec] = {q.name: q for q in (
 
 #: queues kept by :class:`OpenItems` (none yet: settlements and pauses register here when they exist)
 OPEN_ITEMS: dict[str, OpenItems] = {}
+_OPEN_ITEM_RECORDS = frozenset(r for spec in OPEN_ITEMS.values() for r in (*spec.opens, *spec.closes))
+_OBSERVED = (ev.PromiseBroken, ev.ComplianceViolation, ev.CaseHeld, ev.CaseReleased, ev.CaseClosed, ev.CaseOpened)
 
 
 # --------------------------------------------------------------------------- one partition
@@ -150,7 +154,19 @@ class Workbench:
 
     # ------------------------------------------------------------------ feeding
     def observe(self, output: Any) -> None:
-        """One output of the processor (its partition follows from the loan id)."""
+        """One output of the processor (its partition follows from the loan id); never raises.
+
+        Most outputs (CaseState, work orders, balance changes) concern no queue: they cost one
+        type check. A fault here is logged and skipped: the ops page must never stop processing.
+        """
+        if not isinstance(output, _OBSERVED) and getattr(output, "record", "") not in _OPEN_ITEM_RECORDS:
+            return
+        try:
+            self._observe(output)
+        except Exception:  # noqa: BLE001 - see above
+            log.exception("workbench: %s not recorded", type(output).__name__)
+
+    def _observe(self, output: Any) -> None:
         loan_id = getattr(output, "loan_id", None) or _loan_of(getattr(output, "case_id", ""))
         if not loan_id:
             return
@@ -174,7 +190,7 @@ class Workbench:
             share.held_since[output.case_id] = output.business_date
         elif isinstance(output, (ev.CaseReleased, ev.CaseClosed)):
             share.held_since.pop(output.case_id, None)
-        elif isinstance(output, (ev.CaseOpened, ev.CaseState)):
+        elif isinstance(output, ev.CaseOpened):
             loans = share.customers.setdefault(output.customer_id, set())
             if loan_id not in loans:
                 loans.add(loan_id)
@@ -188,7 +204,13 @@ class Workbench:
                 share.open_items.get(queue, {}).pop(str(getattr(output, spec.key)), None)
 
     def ticked(self, partition: int, book: LoanBook) -> None:
-        """The partition applied a tick: note who waits for an agency and the day's figures."""
+        """The partition applied a tick: note who waits for an agency and the day's figures (never raises)."""
+        try:
+            self._ticked(partition, book)
+        except Exception:  # noqa: BLE001 - the ops page must never stop processing
+            log.exception("workbench: the tick of partition %d not recorded", partition)
+
+    def _ticked(self, partition: int, book: LoanBook) -> None:
         date = book.business_date
         if date is None:
             return

@@ -181,7 +181,8 @@ def test_the_workbench_shows_the_queues_draws_the_charts_searches_and_releases_a
                 # The supervisor releases the hold from the page.
                 page.click("#sign-out")
                 page.goto(f"{worker.url}/#token={SUPERVISOR}")
-                expect(page.locator("#signed-in")).to_contain_text("signed in as supervisor (act, read)", timeout=15_000)
+                expect(page.locator("#signed-in")).to_have_text("signed in as supervisor (act, read)",
+                                                                timeout=15_000)
                 held.locator("button", has_text="release").click()
                 held.locator("input.release-reason").fill("fee explained to the debtor")
                 held.locator("button.release-confirm").click()
