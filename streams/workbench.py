@@ -107,7 +107,7 @@ class Share:
     dates: deque[dt.date] = field(default_factory=lambda: deque(maxlen=KEEP_DATES))  # ticked, oldest first
     broken: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=KEEP_ITEMS))
     violations: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=KEEP_ITEMS))
-    waiting: dict[str, tuple[int, dt.date]] = field(default_factory=dict)  # case id -> (tick number, date)
+    waiting: dict[str, tuple[int, dt.date, str]] = field(default_factory=dict)  # case id -> (tick, date, loan id)
     held_since: dict[str, dt.date] = field(default_factory=dict)  # case id -> business date of its CaseHeld
     history: dict[dt.date, dict[str, Any]] = field(default_factory=dict)
     open_items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # queue -> key -> item
@@ -141,6 +141,8 @@ class Workbench:
         self.partitions = partitions
         self._works = books
         self.shares: dict[int, Share] = {}
+        # buckets some agency works (not in-house): an unassigned case there waits for an agency
+        self._served = frozenset(b for b in rules.buckets.names if rules.allocation.eligible(b))
 
     def share(self, partition: int) -> Share:
         share = self.shares.get(partition)
@@ -219,14 +221,14 @@ class Workbench:
             share.ticks += 1
             share.dates.append(date)
         buckets: dict[str, list[int]] = {}
-        waiting: dict[str, tuple[int, dt.date]] = {}
-        allocation = self.rules.allocation
-        for case in book.portfolio.open_cases.values():
+        waiting: dict[str, tuple[int, dt.date, str]] = {}
+        served = self._served
+        for loan_id, case in book.portfolio.open_cases.items():
             entry = buckets.setdefault(f"{case.bucket}|{case.currency}", [0, 0])
             entry[0] += 1
             entry[1] += case.overdue_amount
-            if case.agency_id is None and case.hold_reason is None and allocation.eligible(case.bucket):
-                waiting[case.case_id] = share.waiting.get(case.case_id) or (share.ticks, date)
+            if case.agency_id is None and case.hold_reason is None and case.bucket in served:
+                waiting[case.case_id] = share.waiting.get(case.case_id) or (share.ticks, date, loan_id)
         share.waiting = waiting
         agencies: dict[str, dict[str, int]] = {}
         for agency_id, tally in book.portfolio.tallies.items():
@@ -300,14 +302,12 @@ class Workbench:
             broken.extend(b for b in share.broken if start is None or b["business_date"] >= start.isoformat())
             violations.extend(v for v in share.violations
                               if start is None or (v["business_date"] or "") >= start.isoformat())
-            by_case = {c.case_id: (loan_id, c) for loan_id, c in book.portfolio.open_cases.items()}
-            for case_id, (tick, since) in share.waiting.items():
-                found = by_case.get(case_id)
-                if found is None or share.ticks - tick <= WAIT_TICKS:
+            for case_id, (tick, since, loan_id) in share.waiting.items():
+                case = book.portfolio.open_cases.get(loan_id)
+                if case is None or share.ticks - tick <= WAIT_TICKS:
                     continue
-                loan_id, case = found
-                if case.agency_id is not None or case.hold_reason is not None:
-                    continue  # assigned or held since the last tick
+                if case.case_id != case_id or case.agency_id is not None or case.hold_reason is not None:
+                    continue  # closed, assigned or held since the last tick
                 unassigned.append({**_case_item(loan_id, case), "since": since.isoformat(),
                                    "ticks_waiting": share.ticks - tick, "why": self._why(case, book)})
             for loan_id, case in book.portfolio.open_cases.items():

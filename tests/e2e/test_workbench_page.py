@@ -201,7 +201,13 @@ def test_the_workbench_shows_the_queues_draws_the_charts_searches_and_releases_a
         audited = read_topic(settings, settings.topics.audit, min_count=2, timeout=15)
         assert {(r.data["token_name"], r.data["customer_id"]) for r in audited} == {("compliance", "WC1")}
         assert any(r.data["endpoint"] == "GET /search?by=phone" for r in audited)
-        assert get_json(f"{worker.url}/cases/WB-L2:1", token=READER)[1]["status"] != "HOLD"
+        wait_until(lambda: get_json(f"{worker.url}/cases/WB-L2:1", token=READER)[1]["status"] != "HOLD", 30,
+                   message="the hold lifted")
+        act = {"Authorization": f"Bearer {SUPERVISOR}"}
+        again = httpx.post(f"{worker.url}/cases/WB-L2:1/release", json={"reason": "again"}, headers=act, timeout=10)
+        assert again.status_code == 409 and "not on hold" in again.json()["error"], again.text
+        no_reason = httpx.post(f"{worker.url}/cases/WB-L3:1/release", json={}, headers=act, timeout=10)
+        assert no_reason.status_code == 400 and "reason" in no_reason.json()["error"]
     finally:
         publisher.close()
         worker.stop()

@@ -177,3 +177,15 @@ def test_the_registry_lists_queues_not_available_yet() -> None:
     registry = {q["name"]: q for q in merge_queues([{}])["registry"]}
     assert registry["held"]["actions"] == ["release"]
     assert registry["settlements"]["available"] is False and registry["paused"]["available"] is False
+
+
+def test_search_matches_of_several_workers_list_a_customer_once_with_all_its_loans() -> None:
+    from streams.workbench_api import _merge_matches
+
+    one = {"matches": [{"kind": "customer", "customer_id": "C1", "loan_ids": ["L3"]},
+                       {"kind": "loan", "loan_id": "C1", "customer_id": "C9"}]}
+    two = {"matches": [{"kind": "customer", "customer_id": "C1", "loan_ids": ["L1"]}]}
+    assert _merge_matches([one, two]) == [
+        {"kind": "loan", "loan_id": "C1", "customer_id": "C9"},
+        {"kind": "customer", "customer_id": "C1", "loan_ids": ["L1", "L3"]},
+    ]
