@@ -87,10 +87,14 @@ def wait_for_kafka(bootstrap: str, timeout: float = 30.0) -> None:
 class EmbeddedBroker:
     """A Tansu broker process on ``127.0.0.1:<port>``; a context manager."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_file: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_file: Path | None = None,
+                 own_session: bool = False) -> None:
+        """*own_session*: run it in its own process group, out of reach of the terminal's Ctrl-C
+        (for a parent that stops it itself, in order, like ``arrears demo``)."""
         self.port = port or free_port()
         self.host = host
         self.log_file = log_file
+        self.own_session = own_session
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -118,6 +122,7 @@ class EmbeddedBroker:
                 stdout=out,
                 stderr=out,
                 env=env,
+                start_new_session=self.own_session,
                 preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
             )
         finally:

@@ -325,7 +325,8 @@ TOPIC_CATALOG: tuple[TopicEntry, ...] = (
     TopicEntry(
         base="collections.commands", key="loan_id", co_partitioned=True, spec="§8, §10",
         records=("ReleaseCase", "PauseDelinquency", "ResumeDelinquency", "ApproveSettlement", "RejectSettlement"),
-        written_by=(Party("the lender's tooling (`arrears release`)", arrears=True),), read_by=(PROCESSOR,),
+        written_by=(Party("the lender's tooling (`arrears release`, the ops page's release)", arrears=True),),
+        read_by=(PROCESSOR,),
         summary="The lender's decisions about cases and loans.",
     ),
     TopicEntry(

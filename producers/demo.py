@@ -4,11 +4,12 @@ It starts the embedded broker, creates the topics, starts two ``arrears worker``
 one ``arrears adapter`` per agency of the bundled config (arrears/demo/demo.yaml), runs the
 simulated agencies in this process, simulates the loan book day by day, and writes the report.
 
-Every process it starts runs in its own process group (so the terminal's Ctrl-C reaches only
-the demo, which stops them in order) and gets SIGTERM from the kernel if the demo dies
-(PR_SET_PDEATHSIG), so nothing outlives it. The first Ctrl-C stops the simulation between two
-days, writes the report of what happened so far and stops everything; a second one skips the
-report.
+Every process it starts, the broker included, runs in its own process group (so the terminal's
+Ctrl-C, which goes to the whole foreground group, reaches only the demo, which stops them in
+order) and gets SIGTERM from the kernel if the demo dies (PR_SET_PDEATHSIG), so nothing outlives
+it. The first Ctrl-C (or SIGTERM) stops the simulation between two days, stops the processes
+while it writes the report of what happened so far (within :data:`PARTIAL_REPORT_SECONDS`), and
+prints one line saying so; a second one skips the report. Within 15 seconds either way.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from .simulate import (
 
 log = logging.getLogger(__name__)
 ARREARS = [sys.executable, "-m", "arrears"]
+PARTIAL_REPORT_SECONDS = 5.0  # reading the topics for the report of a stopped run (each of its two passes)
+STOP_SECONDS = 8.0  # a process that has not stopped by then after SIGTERM is killed
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Children:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.children: list[Child] = []
+        self._terminated: float | None = None  # when SIGTERM went out
 
     def start(self, name: str, args: Sequence[str], env: Mapping[str, str], url: str | None = None) -> Child:
         log_path = self.log_dir / f"{name}.log"
@@ -121,11 +125,19 @@ class Children:
     def exited(self) -> list[Child]:
         return [c for c in self.children if c.process.poll() is not None]
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM every process group (newest first), then SIGKILL what is still there."""
+    def terminate(self) -> None:
+        """SIGTERM every process group, newest first (:meth:`stop` waits for them)."""
         for child in reversed(self.children):
-            _signal_group(child.process, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+            if child.process.poll() is None:
+                _signal_group(child.process, signal.SIGTERM)
+        self._terminated = time.monotonic()
+
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """SIGTERM every process group (newest first) unless done already, then SIGKILL what is still there."""
+        if self._terminated is None:
+            self.terminate()
+        assert self._terminated is not None
+        deadline = self._terminated + timeout
         for child in reversed(self.children):
             try:
                 child.process.wait(max(0.1, deadline - time.monotonic()))
@@ -138,6 +150,7 @@ class Children:
             except subprocess.TimeoutExpired:
                 log.error("%s (pid %d) survived SIGKILL", child.name, child.process.pid)
         self.children.clear()
+        self._terminated = None
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
@@ -198,10 +211,13 @@ def run_demo(options: DemoOptions, print_line: Callable[[str], None] = print) ->
     _log_to(run_dir / "logs" / "demo.log")
     print_line(f"Arrears demo: {options.simulation.loans} loans over {options.simulation.days} business days; "
                f"logs in {run_dir}/logs")
-    broker = EmbeddedBroker(log_file=run_dir / "logs" / "broker.log")
+    # Its own process group: the terminal's Ctrl-C must not stop it under the workers' feet.
+    broker = EmbeddedBroker(log_file=run_dir / "logs" / "broker.log", own_session=True)
     children = Children(run_dir / "logs")
     agencies: list[Any] = []
     monitor = None
+    progress: Progress | None = None
+    final = ""  # the line a stopped run ends with
     code = 0
     try:
         broker.start()
@@ -240,18 +256,28 @@ def run_demo(options: DemoOptions, print_line: Callable[[str], None] = print) ->
                   "agency violation rate": f"{options.violation_rate:.0%} of case-days (varies by agency)",
                   "run": f"{progress.phase} after {progress.days_done} business days, "
                          f"{time.monotonic() - started:.0f}s"}
-        if progress.phase != "done":
+        if stop.is_set() or progress.phase != "done":
             code = 130
-        _wait_settled(settings, stop)
-        from arrears.report import collect, write_report
+            ended = (f"after {progress.days_done} of {options.simulation.days} business days "
+                     f"({time.monotonic() - started:.0f}s)")
+            if monitor is not None:
+                monitor.stop()
+                monitor = None
+            stop_agencies(agencies)
+            agencies = []
+            children.terminate()  # the report needs only the broker: the others stop meanwhile
+            final = f"stopped {ended}; " + partial_report(settings, options.report, params)
+        else:
+            _wait_settled(settings, stop)
+            from arrears.report import collect, write_report
 
-        figures = collect(settings)
-        print_line(cross_check(figures, worker_urls[0], agency_ids, reader))
-        path = write_report(settings, options.report, params, figures)
-        print_line(f"report: {path.resolve()}")
+            figures = collect(settings)
+            print_line(cross_check(figures, worker_urls[0], agency_ids, reader))
+            path = write_report(settings, options.report, params, figures)
+            print_line(f"report: {path.resolve()}")
     except KeyboardInterrupt:
         code = 130
-        print_line("stopping...")
+        final = "stopped before the simulation began; no report" if progress is None else "stopped; no report"
     finally:
         interrupts.restore()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # cleanup must run to the end
@@ -263,8 +289,23 @@ def run_demo(options: DemoOptions, print_line: Callable[[str], None] = print) ->
             broker.stop()
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-    print_line(f"demo finished in {time.monotonic() - started:.0f}s")
+    print_line(final or f"demo finished in {time.monotonic() - started:.0f}s")
     return code
+
+
+def partial_report(settings: Settings, out: Path, params: Mapping[str, str]) -> str:
+    """Write the report of a stopped run if the topics can be read soon enough; say where it is or why not."""
+    from arrears.report import collect, write_report
+
+    try:
+        figures = collect(settings, timeout=PARTIAL_REPORT_SECONDS)
+        path = write_report(settings, out, params, figures)
+    except KeyboardInterrupt:
+        return "no report (a second Ctrl-C)"
+    except Exception as exc:  # noqa: BLE001 - stopping matters more than the report
+        log.warning("no partial report: %s", exc)
+        return f"no report ({exc})"
+    return f"partial report: {path.resolve()}"
 
 
 #: KPI names of the query API and of the report's figures that count the same thing
@@ -316,6 +357,8 @@ def sign_in_lines(worker_url: str, tokens: Sequence[DemoToken]) -> list[str]:
     for token in tokens:
         what = ("personal data unmasked, every answer recorded on collections.audit" if "pii" in token.scopes
                 else "personal data masked")
+        if "act" in token.scopes:
+            what += "; may release holds"
         lines.append(f"  sign in as {token.name} ({what}): {worker_url}/#token={token.value}")
     return lines
 
@@ -420,7 +463,9 @@ def _simulate(settings: Settings, options: DemoOptions, agencies: Sequence[Any],
     # Not a terminal (a CI log, a pipe): the view every ten days instead of a redrawn screen.
     def quiet(p: Progress) -> None:
         on_progress(p)
-        if p.phase in ("done", "stopped") or (p.phase == "days" and p.days_done % 10 == 0 and p.days_done < sim.days):
+        if stop.is_set():
+            return  # stopping: the run ends with one line, not another view
+        if p.phase == "done" or (p.phase == "days" and p.days_done % 10 == 0 and p.days_done < sim.days):
             console.print(render(now()))
 
     simulation.on_progress = quiet
@@ -433,14 +478,14 @@ def _wait_settled(settings: Settings, stop: threading.Event, timeout: float = 30
     from arrears.topics import inputs_group
 
     lag = GroupLag(settings)
-    deadline = time.monotonic() + (5.0 if stop.is_set() else timeout)
+    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             try:
                 if lag.lag(inputs_group(settings.arrears_app_id), settings.topics.inputs) == 0:
                     return
-            except ArrearsError:
-                pass
-            time.sleep(0.5)
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup (a timeout) only means "not yet"
+                log.info("waiting for the processor to settle: %s", exc)
+            stop.wait(0.5)
     finally:
         lag.close()

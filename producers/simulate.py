@@ -247,6 +247,8 @@ class Simulation:
     def _publish(self, publisher: LoanEventPublisher, events: Iterable[SimEvent]) -> None:
         n = 0
         for event in events:
+            if n % 1000 == 0 and self.stop.is_set():
+                break  # a large history takes a while: a stop must not wait for all of it
             publisher.publish(event.record, event.value)
             n += 1
             if n % 5000 == 0:

@@ -132,25 +132,52 @@ def refusal(status: int, body: Any) -> str:
     return str(reason)
 
 
-@command("release", "lift the hold on a case (publishes ReleaseCase on collections.commands)", _release_args)
-def cmd_release(args: argparse.Namespace) -> int:
+class ReleaseRefused(ArrearsError):
+    """A release that cannot be published, with the HTTP status the ops page answers it with."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def release_case(settings: Any, worker_url: str, case_id: str, reason: str, requested_by: str,
+                 token: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check through a worker's query API that the case is on hold, then publish ReleaseCase.
+
+    Shared by ``arrears release`` and the ops page's release action (whose *requested_by* is the
+    token's name). Returns (the case as the API showed it, the command published); raises
+    :class:`ReleaseRefused` when the id is bad, the case unknown or not on hold.
+    """
     from arrears.topics import loan_id_of_case
     from producers.publisher import LoanEventPublisher
 
     try:
-        loan_id = loan_id_of_case(args.case_id)
+        loan_id = loan_id_of_case(case_id)
+    except ValueError as exc:
+        raise ReleaseRefused(str(exc), 400) from None
+    status, case = fetch_json(worker_url + api_path("cases", case_id), token)
+    if status != 200 or not isinstance(case, dict):
+        raise ReleaseRefused(f"case {case_id}: {refusal(status, case)}", status if status in (401, 403, 404) else 502)
+    if case.get("status") != "HOLD":
+        raise ReleaseRefused(f"case {case_id} is not on hold (status {case.get('status')}); nothing to release", 409)
+    with LoanEventPublisher(settings) as publisher:
+        command = publisher.publish("ReleaseCase", {
+            "case_id": case_id, "loan_id": loan_id, "requested_by": requested_by, "reason": reason,
+        }, wait=True)
+    return case, command
+
+
+@command("release", "lift the hold on a case (publishes ReleaseCase on collections.commands)", _release_args)
+def cmd_release(args: argparse.Namespace) -> int:
+    from arrears.topics import loan_id_of_case
+
+    try:
+        loan_id_of_case(args.case_id)
     except ValueError as exc:
         raise ArrearsError(str(exc)) from None
     settings = _settings()
     _logging("release", settings)
-    status, case = fetch_json(worker_url(args, settings) + api_path("cases", args.case_id), args.token)
-    if status != 200 or not isinstance(case, dict):
-        raise ArrearsError(f"case {args.case_id}: {refusal(status, case)}")
-    if case.get("status") != "HOLD":
-        raise ArrearsError(f"case {args.case_id} is not on hold (status {case.get('status')}); nothing to release")
-    with LoanEventPublisher(settings) as publisher:
-        command = publisher.publish("ReleaseCase", {
-            "case_id": args.case_id, "loan_id": loan_id, "requested_by": args.requested_by, "reason": args.reason,
-        }, wait=True)
+    case, command = release_case(settings, worker_url(args, settings), args.case_id, args.reason, args.requested_by,
+                                 args.token)
     print(f"published ReleaseCase for {args.case_id} (hold {case.get('hold_reason')}, event {command['event_id']})")
     return 0

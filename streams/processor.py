@@ -51,6 +51,7 @@ from .sequencer import Held, PartitionSequencer, Release
 from .sink import Sink
 from .state_codec import decode_header, decode_state, encode_state
 from .store import LocalStore, PartitionStore, StateCache, partition_of
+from .workbench import Workbench
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class Processor:
         self.local = LocalStore(table, self.partitions)
         self.cache = StateCache(50_000)
         self.works: dict[int, PartitionWork] = {}
+        self.workbench = Workbench(self.rules, self.partitions, self.works)  # the ops page's queues and history
         self.epochs: dict[TP, int] = {}
         self.lock = asyncio.Lock()
         self.failed: BaseException | None = None
@@ -207,6 +209,7 @@ class Processor:
                 self.epochs.update(await self.intake.unassign(gone))
                 for p in dropped:
                     del self.works[p]
+                    self.workbench.drop(p)
                 self.cache.clear()  # cheap to refill; states of given-up partitions must not linger
             if new:
                 positions = self._init_partitions(new)
@@ -424,6 +427,7 @@ class Processor:
             self._journal(work, outputs)
             metrics.BUSINESS_DATE.labels(str(work.partition)).set(marker.business_date.toordinal())
             self._emit(outputs, outbox)
+            self.workbench.ticked(work.partition, work.book)
             if self.placing:
                 # Placement sees the whole book: report, and hold everything after the tick until
                 # its decisions come back (SPEC §5).
@@ -515,6 +519,7 @@ class Processor:
                 outbox.add(self.internal.contacts, output.customer_id.encode(), encode_state(output), [],
                            output.occurred_at)
                 continue
+            self.workbench.observe(output)
             name, value = to_record(output)
             topic, key = self._route(output)
             payload = self.codec.encode(name, value, topic=topic)

@@ -17,6 +17,7 @@ import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from faust.exceptions import SameNode
@@ -164,7 +165,17 @@ def timeline(entries: list[dict[str, Any]], case_id: str) -> list[dict[str, Any]
             if case_id in e.get("case_ids", ()) and e.get("record", {}).get("type") != "CaseState"]
 
 
-def register_views(worker: Worker, table: Any) -> None:
+@dataclass(frozen=True)
+class ViewKit:
+    """What :func:`register_views` built that other views of the worker use too (streams/workbench_api.py)."""
+
+    tokens: TokenBook
+    audit: AuditLog
+    guarded: Callable[..., View]  # guarded(view, scope=READ): answer only tokens with the scope
+    gather: Callable[..., Awaitable[Any]]  # gather(web, request, local): every worker's local view
+
+
+def register_views(worker: Worker, table: Any) -> ViewKit:
     app = worker.app
     tokens = TokenBook.from_settings(worker.settings)  # a missing token variable stops the worker here
     audit = AuditLog(worker.settings, worker.processor.codec)  # connects on the first pii answer
@@ -172,12 +183,12 @@ def register_views(worker: Worker, table: Any) -> None:
         log.warning("no api.tokens configured: the query API and the ops page listen on 127.0.0.1 only, answer "
                     "without a token and mask personal data; workers on other hosts cannot forward to this one")
 
-    def guarded(view: View) -> View:
-        """Answer only callers whose token has the ``read`` scope; pass the view who asks."""
+    def guarded(view: View, scope: str = READ) -> View:
+        """Answer only callers whose token has *scope* (``read`` unless named); pass the view who asks."""
 
         @functools.wraps(view)
         async def check(web: Any, request: Any, **params: Any) -> Any:
-            who = tokens.authorize(request.headers.get(AUTHORIZATION), READ)
+            who = tokens.authorize(request.headers.get(AUTHORIZATION), scope)
             if isinstance(who, Refusal):
                 headers = {"WWW-Authenticate": 'Bearer realm="arrears"'} if who.status == 401 else None
                 return web.json({"error": who.reason}, status=who.status, headers=headers)
@@ -282,7 +293,8 @@ def register_views(worker: Worker, table: Any) -> None:
         me = str(app.conf.canonical_url).rstrip("/")
         others = [str(url).rstrip("/") for url in app.router.tables_metadata() if str(url).rstrip("/") != me]
         credentials = request.headers.get(AUTHORIZATION)
-        answers = await asyncio.gather(*(_fetch_local(app, url, request.path, credentials) for url in others),
+        query = {k: v for k, v in request.query.items() if k != "local"}
+        answers = await asyncio.gather(*(_fetch_local(app, url, request.path, credentials, query) for url in others),
                                        return_exceptions=True)
         views = [local] + [a for a in answers if not isinstance(a, BaseException)]
         for view in views[1:]:
@@ -346,11 +358,14 @@ def register_views(worker: Worker, table: Any) -> None:
         lag.refresh(worker.processor)
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
+    return ViewKit(tokens, audit, guarded, gather)
 
-async def _fetch_local(app: Any, base: str, path: str, credentials: str | None) -> dict[str, Any]:
-    url = f"{base.rstrip('/')}{path}?local=1"
+
+async def _fetch_local(app: Any, base: str, path: str, credentials: str | None,
+                       query: dict[str, str] | None = None) -> dict[str, Any]:
+    url = f"{base.rstrip('/')}{path}"
     headers = {AUTHORIZATION: credentials} if credentials else {}  # the caller's token, passed on
-    async with app.http_client.get(url, headers=headers) as response:
+    async with app.http_client.get(url, headers=headers, params={**(query or {}), "local": "1"}) as response:
         response.raise_for_status()
         result: dict[str, Any] = await response.json()
         return result

@@ -94,11 +94,19 @@ def test_the_demo_runs_to_the_end_writes_the_report_leaves_nothing_running_and_l
     assert lines > 50, f"only {lines} log lines: the check would prove nothing"
 
 
-def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
+BOX = re.compile(r"[\u2500-\u257f]")  # the live view's box drawing: every line of a view has some
+
+
+@pytest.mark.parametrize("target", ["process group", "demo alone"])
+def test_ctrl_c_stops_every_process_the_demo_started_within_15_seconds_with_one_line(
+    tmp_path: Path, target: str
+) -> None:
+    """A terminal's Ctrl-C signals the whole foreground process group; ``kill -INT`` the demo alone."""
     marker = uuid.uuid4().hex
     proc = subprocess.Popen([*ARREARS, "demo", "--loans", "300", "--days", "200", "--no-live", "--days-per-second",
                              "2"], cwd=tmp_path, env=_demo_env(marker), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # a group of its own, as a shell gives a foreground job
     assert proc.stdout is not None
     seen = []
     try:
@@ -112,11 +120,25 @@ def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
         time.sleep(5)
         running = _processes_with(marker)
         assert len(running) >= 6, running  # the demo, a broker, two workers, three adapters
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=90)
+        signalled = time.monotonic()
+        if target == "process group":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - signalled
     finally:
         if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, "".join(seen) + rest
-    assert "demo finished" in rest
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    output = "".join(seen) + rest
+    assert proc.returncode == 130, output
+    assert took < 15, f"the demo took {took:.1f}s to stop"
+    assert "Traceback" not in output and "error" not in rest.lower(), rest
+    after_views = [line for line in rest.splitlines() if line.strip() and not BOX.search(line)
+                   and not line.startswith("  sign in as")]
+    assert len(after_views) == 1, rest  # besides the views printed before the signal: one line
+    (last,) = after_views
+    assert re.fullmatch(r"stopped after \d+ of 200 business days \(\d+s\); partial report: .+\.html", last), last
+    assert (tmp_path / "arrears-report.html").exists()
     assert not _processes_with(marker), "Ctrl-C left processes behind"
