@@ -158,7 +158,8 @@ def run(ctx: Context, progress: Progress | None = None, status: Callable[[str], 
         finally:
             watcher.stop()
             markers.stop()
-        tick_seconds = done - (markers.seen["*"].first_at or published)
+        # (an old marker read first, were the broker to report an end short, cannot start the clock early)
+        tick_seconds = done - max(markers.seen["*"].first_at, published)
         tick_seconds_from_publish = done - published
         opened = watcher.seen["CaseOpened"].count
         values = memory.metrics(timeout=3)  # the worker stops next: a hung /metrics costs nothing here

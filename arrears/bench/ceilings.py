@@ -1,10 +1,8 @@
 """The ceilings on the same broker, over the same backlog as the workers: a plain librdkafka
-consume→produce loop, a do-nothing Faust agent and (when quixstreams is installed) a do-nothing
-Quix Streams application."""
+consume→produce loop and a do-nothing Faust agent."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -79,14 +77,6 @@ def faust_noop(ctx: Context, backlog: Backlog) -> float:
     """
     settings = ctx.reader(backlog.settings, "noop")
     return _counting_subprocess(ctx, settings, "arrears.bench.noop", backlog.events, "Faust no-op agent")
-
-
-def quix_noop(ctx: Context, backlog: Backlog) -> float | None:
-    """Events/s of a do-nothing Quix Streams application over the backlog; None without quixstreams."""
-    if importlib.util.find_spec("quixstreams") is None:
-        return None
-    settings = ctx.reader(backlog.settings, "quix")
-    return _counting_subprocess(ctx, settings, "arrears.bench.quix_noop", backlog.events, "Quix no-op app")
 
 
 def _counting_subprocess(ctx: Context, settings: Settings, module: str, expect: int, what: str) -> float:

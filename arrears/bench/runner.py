@@ -81,9 +81,6 @@ def run(plan: Plan, console: Console | None = None, workdir: Path | None = None)
         task, _ = step("ceiling: Faust no-op agent", None)
         figures["ceilings.faust_noop_eps"] = ceilings.faust_noop(ctx, backlog)
         progress.update(task, total=1, completed=1)
-        quix = ceilings.quix_noop(ctx, backlog)
-        if quix is not None:
-            figures["ceilings.quix_noop_eps"] = quix
         progress.advance(overall)
 
         runs: dict[int, ingest_phase.IngestRun] = {}

@@ -163,7 +163,6 @@ def rows(doc: Mapping[str, Any], targets: Targets = Targets()) -> list[Row]:
     f = flatten(doc)
     rdk = float(f.get("ceilings.librdkafka_loop_eps", 0))
     noop = float(f.get("ceilings.faust_noop_eps", 0))
-    quix = f.get("ceilings.quix_noop_eps")
 
     def both(value: float) -> str:
         return f"{ratio_text(value, noop)} of Faust no-op, {ratio_text(value, rdk)} of librdkafka"
@@ -173,9 +172,6 @@ def rows(doc: Mapping[str, Any], targets: Targets = Targets()) -> list[Row]:
         Row("ceiling: librdkafka consume→produce", rdk, "events/s", "1.00x", "", None),
         Row("ceiling: Faust no-op agent", noop, "events/s", ratio_text(noop, rdk) + " of librdkafka", "", None),
     ]
-    if isinstance(quix, (int, float)):
-        out.append(Row("ceiling: Quix Streams no-op app", float(quix), "events/s",
-                       ratio_text(float(quix), rdk) + " of librdkafka", "", None))
     scale = doc.get("ingest", {}).get("scale_out", {}) if isinstance(doc.get("ingest"), Mapping) else {}
     for n in sorted(scale, key=int):
         eps = float(scale[n])

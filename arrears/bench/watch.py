@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from arrears.errors import ArrearsError
 from arrears.kafka import OffsetReader, client_config
@@ -174,15 +174,10 @@ class TopicWatcher:
             # The embedded broker answers a fetch only when its wait ends: keep the wait short.
             "fetch.wait.max.ms": 5, "fetch.min.bytes": 1,
         }))
-        consumer.assign([TopicPartition(self.topic, p, OFFSET_END) for p in range(self.partitions)])
-        # An OFFSET_END assignment resolves on the first fetch: wait for it, so nothing written
-        # after start() returns is missed.
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            consumer.poll(0.05)
-            positions = consumer.position([TopicPartition(self.topic, p) for p in range(self.partitions)])
-            if all(tp.offset >= 0 for tp in positions):
-                break
+        # Assigned at the ends as they are now (explicit offsets: an OFFSET_END assignment of an
+        # idle partition has no position until something arrives, so "ready" could not be told).
+        ends = OffsetReader(self.settings).end_offsets([self.topic], self.partitions)
+        consumer.assign([TopicPartition(self.topic, p, ends[(self.topic, p)]) for p in range(self.partitions)])
         self._ready.set()
         try:
             while not self._stop.is_set():
