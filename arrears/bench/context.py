@@ -90,6 +90,7 @@ class Context:
     status: Callable[[str], None] = lambda _text: None
     workers: list[Worker] = field(default_factory=list)
     config_path: Path | None = None
+    broker_pid: int | None = None  # the embedded broker's process, when the bench started one
 
     def __post_init__(self) -> None:
         self.config_path = self.workdir / "bench-config.yaml"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .context import AGENCIES, Context
 from .feed import Backlog
-from .procs import business_dates, first_ready, shared
+from .procs import business_dates, cpu_seconds, first_ready, machine_busy_seconds, shared
 from .profiling import sampled
 from .stats import Sample, rate
 from .watch import Positions, count_types, end_offsets, follow
@@ -32,6 +32,8 @@ class IngestRun:
     seconds: float  # first worker ready -> the whole backlog durably applied
     join_seconds: float  # first worker ready -> the partitions shared by all of them
     cpu_seconds: float  # of all the run's workers, over the same time
+    broker_cpu_seconds: float  # of the embedded broker over the same time (0 for an outside broker)
+    machine_busy_share: float  # of every core of the machine over the same time (other tenants included)
     output_records: int  # records the run wrote to the output topics
     outputs: Counter[str] = field(default_factory=Counter)  # by type (when asked for)
 
@@ -42,6 +44,10 @@ class IngestRun:
     @property
     def cpu_us_per_event(self) -> float:
         return self.cpu_seconds * 1e6 / self.events if self.events else 0.0
+
+    @property
+    def broker_cpu_us_per_event(self) -> float:
+        return self.broker_cpu_seconds * 1e6 / self.events if self.events else 0.0
 
 
 def output_topics(backlog: Backlog) -> dict[str, int]:
@@ -75,9 +81,14 @@ def run(ctx: Context, backlog: Backlog, n_workers: int, progress: Progress | Non
         profile = ctx.plan.profile_dir / "ingest-worker.txt" if ctx.plan.profile_dir and n_workers == 1 else None
         started = first_ready(workers)
         cpu_start = [w.cpu_seconds() for w in workers]
+        broker_start = cpu_seconds(ctx.broker_pid) if ctx.broker_pid else 0.0
+        busy_start = machine_busy_seconds()
         with sampled(workers[0].pid, profile):
             samples = follow(positions, 1800, progress, interval=0.1, also=finished, on_sample=on_sample)
         cpu = sum(w.cpu_seconds() for w in workers) - sum(cpu_start)
+        broker_cpu = cpu_seconds(ctx.broker_pid) - broker_start if ctx.broker_pid else 0.0
+        busy_end = machine_busy_seconds()
+        busy = (busy_end[0] - busy_start[0]) / max(1e-9, busy_end[1] - busy_start[1])
     finally:
         ctx.stop_workers()
         positions.close()
@@ -86,7 +97,7 @@ def run(ctx: Context, backlog: Backlog, n_workers: int, progress: Progress | Non
     written = sum(outputs_at_end.values()) - sum(outputs_at_start.values())
     counts = count_types(settings, output_topics(backlog), outputs_at_start) if count_outputs else Counter()
     join = (joined[0] if joined else done_at) - started
-    return IngestRun(n_workers, positions.target, done_at - started, join, cpu, written, counts)
+    return IngestRun(n_workers, positions.target, done_at - started, join, cpu, broker_cpu, busy, written, counts)
 
 
 def mix_figures(backlog: Backlog, history_counts: Counter[str], outcome: dict[str, int],

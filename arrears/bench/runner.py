@@ -30,16 +30,18 @@ from .stats import nested, sizing, tick_seconds_per_million
 
 
 @contextlib.contextmanager
-def broker() -> Iterator[tuple[str, str]]:
-    """(bootstrap, description): KAFKA_BOOTSTRAP_SERVERS when set, else an embedded broker of our own."""
+def broker() -> Iterator[tuple[str, str, int | None]]:
+    """(bootstrap, description, process id when the broker runs here): KAFKA_BOOTSTRAP_SERVERS when
+    set, else an embedded broker of our own."""
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
-        yield configured, f"KAFKA_BOOTSTRAP_SERVERS={configured}"
+        yield configured, f"KAFKA_BOOTSTRAP_SERVERS={configured}", None
         return
     from arrears.broker import EmbeddedBroker
 
     with EmbeddedBroker() as embedded:
-        yield embedded.bootstrap_servers, "embedded Tansu (memory storage), started by the bench"
+        pid = embedded.process.pid if embedded.process is not None else None
+        yield embedded.bootstrap_servers, "embedded Tansu (memory storage), started by the bench", pid
 
 
 def run(plan: Plan, console: Console | None = None, workdir: Path | None = None) -> dict[str, Any]:
@@ -48,14 +50,14 @@ def run(plan: Plan, console: Console | None = None, workdir: Path | None = None)
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="arrears-bench-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        bootstrap, described = stack.enter_context(broker())
+        bootstrap, described, broker_pid = stack.enter_context(broker())
         progress = stack.enter_context(Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=False,
         ))
         steps = 3 + len(plan.scale_out) + 2
         overall = progress.add_task("arrears bench", total=steps)
-        ctx = Context(bootstrap, workdir, plan, status=lambda text: progress.console.log(text))
+        ctx = Context(bootstrap, workdir, plan, status=lambda text: progress.console.log(text), broker_pid=broker_pid)
         stack.callback(ctx.stop_workers)
         started = time.monotonic()
         figures: dict[str, Any] = {"conditions": (
@@ -99,6 +101,8 @@ def run(plan: Plan, console: Console | None = None, workdir: Path | None = None)
             "ingest.scale_out_seconds": {str(n): r.seconds for n, r in runs.items()},
             "ingest.scale_out_join_seconds": {str(n): r.join_seconds for n, r in runs.items()},
             "ingest.cpu_us_per_event": {str(n): r.cpu_us_per_event for n, r in runs.items()},
+            "ingest.broker_cpu_us_per_event": {str(n): r.broker_cpu_us_per_event for n, r in runs.items()},
+            "ingest.machine_busy_share": {str(n): r.machine_busy_share for n, r in runs.items()},
             "ingest.output_records": {str(n): r.output_records for n, r in runs.items()},
             "ingest.publish_seconds": backlog.seconds,
         })
