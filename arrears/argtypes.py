@@ -41,6 +41,17 @@ def _number(text: str, low: float, high: float, expected: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """A whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     """A duration in seconds, zero or more."""
     return _number(text, 0, sys.float_info.max, "a number of seconds, 0 or more")

@@ -1,4 +1,5 @@
-"""The two ceilings on the same broker: a plain librdkafka loop and a do-nothing Faust agent."""
+"""The ceilings on the same broker, over the same backlog as the workers: a plain librdkafka
+consume→produce loop and a do-nothing Faust agent."""
 
 from __future__ import annotations
 
@@ -7,38 +8,36 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from arrears.broker import die_with_parent
 from arrears.errors import ArrearsError
 from arrears.kafka import client_config, create_topics, make_producer
+from arrears.settings import Settings
 from arrears.topics import TopicSpec
 
 from .context import Context
-from .feed import Encoded, Feeder
+from .feed import Backlog
 from .stats import rate
 
 
-def librdkafka_loop(ctx: Context, data: Sequence[Encoded]) -> float:
-    """Events/s of consume -> produce (acks=all) over the inputs, from a backlog, no group join.
+def librdkafka_loop(ctx: Context, backlog: Backlog) -> float:
+    """Events/s of consume -> produce (acks=all) over the backlog, read from the start, no group join.
 
     Assigned rather than subscribed, so the figure is the loop's and not the group protocol's;
     offsets are committed per batch as a real loop would.
     """
-    settings = ctx.settings("rdk")
-    sink = settings.topics.name("sink")
-    specs = [TopicSpec(t, settings.arrears_partitions) for t in settings.topics.inputs]
-    create_topics(settings, [*specs, TopicSpec(sink, settings.arrears_partitions)])
-    Feeder(settings).send_all(data)
+    settings = backlog.settings
+    sink = settings.topics.name(f"sink-{ctx.run}")
+    create_topics(settings, [TopicSpec(sink, settings.arrears_partitions)])
     consumer = Consumer(client_config(settings, **{
-        "group.id": f"{settings.arrears_app_id}-loop", "enable.auto.commit": False,
+        "group.id": f"bench-{ctx.run}-loop", "enable.auto.commit": False,
         "fetch.wait.max.ms": settings.arrears_fetch_max_wait_ms,
     }))
     producer = make_producer(settings)
-    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in settings.topics.inputs
-                     for p in range(settings.arrears_partitions)])
-    total = len(data)
+    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in backlog.input_ends])
+    total = backlog.events
     count = 0
     first = 0.0
     deadline = time.monotonic() + 600
@@ -71,25 +70,27 @@ def librdkafka_loop(ctx: Context, data: Sequence[Encoded]) -> float:
     return rate(count, seconds)
 
 
-def faust_noop(ctx: Context, data: Sequence[Encoded]) -> float:
+def faust_noop(ctx: Context, backlog: Backlog) -> float:
     """Events/s of a Faust agent that does nothing, with the worker's settings (a subprocess).
 
-    From a backlog, like the librdkafka loop: the group join is not what is measured.
+    It reads the backlog from the start under an app id (consumer group) of its own.
     """
-    settings = ctx.settings("noop")
-    specs = [TopicSpec(t, settings.arrears_partitions) for t in settings.topics.inputs]
-    create_topics(settings, specs)
-    Feeder(settings).send_all(data)
-    log = (ctx.workdir / "faust-noop.log").open("wb")
+    settings = ctx.reader(backlog.settings, "noop")
+    return _counting_subprocess(ctx, settings, "arrears.bench.noop", backlog.events, "Faust no-op agent")
+
+
+def _counting_subprocess(ctx: Context, settings: Settings, module: str, expect: int, what: str) -> float:
+    log = (ctx.workdir / f"{module.rsplit('.', 1)[-1]}.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arrears.bench.noop", "--expect", str(len(data))],
+        [sys.executable, "-m", module, "--expect", str(expect)],
         env=ctx.env(settings), stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     lines: list[dict[str, float]] = []
     reader = threading.Thread(target=_read_lines, args=(proc, lines), daemon=True)
     reader.start()
     try:
-        done = _wait_line(proc, lines, "count", 600)
+        done = _wait_line(proc, lines, "count", 600, what)
     finally:
         proc.terminate()
         try:
@@ -115,13 +116,13 @@ def _read_lines(proc: subprocess.Popen[bytes], into: list[dict[str, float]]) -> 
 
 
 def _wait_line(proc: subprocess.Popen[bytes], lines: list[dict[str, float]], key: str,
-               timeout: float) -> dict[str, float]:
+               timeout: float, what: str) -> dict[str, float]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in lines:
             if key in line:
                 return line
         if proc.poll() is not None:
-            raise ArrearsError(f"the Faust no-op agent exited ({proc.returncode}) before '{key}'")
+            raise ArrearsError(f"the {what} exited ({proc.returncode}) before '{key}'")
         time.sleep(0.05)
-    raise ArrearsError(f"the Faust no-op agent did not report '{key}' within {timeout:.0f}s")
+    raise ArrearsError(f"the {what} did not report '{key}' within {timeout:.0f}s")

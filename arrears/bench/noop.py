@@ -1,9 +1,10 @@
 """The Faust ceiling: a do-nothing agent with the worker's settings, run as its own process.
 
 ``python -m arrears.bench.noop --expect N`` reads the input topics under the configured
-prefix with the worker's consumer settings and fetch-wait patch, takes events in the same
-batches as the ledger agent, does nothing with them, and prints one JSON line on stdout,
-``{"count": N, "seconds": S}``, after the N-th event (seconds from the first event to it).
+prefix with the worker's consumer settings and fetch-wait patch, takes events off Faust's
+stream in batches (``take_events``, up to 2,000 within 5 ms: the cheapest way through Faust's
+stream), does nothing with them, and prints one JSON line on stdout, ``{"count": N,
+"seconds": S}``, after the N-th event (seconds from the first event to it).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import sys
 import time
 from typing import Any
 
-BATCH_MAX = 2000  # events per take, as the worker's own consumer returns at most
-BATCH_WITHIN = 0.005  # seconds to wait for more events before a batch is handed over
+BATCH_MAX = 2000
+BATCH_WITHIN = 0.005  # seconds to wait for more events before handing a batch over
 
 
 def _say(**fields: Any) -> None:

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,20 @@ def rss_bytes(pid: int) -> int:
     raise ArrearsError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 class Worker:
     """One ``arrears worker --web-port N`` with its log file."""
 
@@ -61,6 +75,7 @@ class Worker:
         self.port = port
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.hung = False  # /metrics did not answer: the worker's event loop is blocked
 
     @property
     def url(self) -> str:
@@ -88,11 +103,20 @@ class Worker:
         except ValueError:
             return status, {}
 
-    def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
-        status, body = get(f"{self.url}/metrics", timeout=5)
+    def metrics(self, timeout: float = 5.0) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """The worker's /metrics; {} when it does not answer (then the worker is marked hung).
+
+        The bench reads it only from a worker it is about to stop: it follows runs from the
+        broker's side (watch.py), so a worker whose /metrics misbehaves cannot stall a measurement.
+        """
+        status, body = get(f"{self.url}/metrics", timeout=timeout)
         if status != 200:
+            self.hung = self.hung or status == 0
             return {}
         return metric_values(body.decode())
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -111,12 +135,54 @@ class Worker:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
+        if self.hung:  # a blocked event loop does not answer SIGTERM either
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout)
+            return
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout)
+
+
+def shared(workers: Sequence[Worker], partitions: int) -> bool:
+    """Every worker ready and the partitions shared out among them, each exactly once."""
+    owned: list[set[int]] = []
+    for worker in workers:
+        status, body = worker.health()
+        if status != 200:
+            return False
+        owned.append(set(body.get("partitions", [])))
+    return all(owned) and sum(len(o) for o in owned) == partitions == len(set().union(*owned))
+
+
+def first_ready(workers: Sequence[Worker], timeout: float = 120.0) -> float:
+    """The moment (monotonic) the first of *workers* reports ready: when it starts reading its partitions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for worker in workers:
+            if worker.proc is not None and worker.proc.poll() is not None:
+                raise ArrearsError(f"worker exited ({worker.proc.returncode}); see {worker.log_path}")
+            if worker.health()[0] == 200:
+                return time.monotonic()
+        time.sleep(0.05)
+    raise ArrearsError(f"no worker ready after {timeout:.0f}s; see {workers[0].log_path}")
+
+
+def business_dates(workers: Sequence[Worker]) -> dict[str, str | None]:
+    """Each partition's business date, from whichever worker holds it now."""
+    dates: dict[str, str | None] = {}
+    for worker in workers:
+        status, body = worker.health()
+        if status == 200:
+            dates.update(body.get("business_dates", {}))
+    return dates
+
+
+def held_messages(workers: Sequence[Worker]) -> int:
+    return sum(int(w.health()[1].get("held_messages", 1)) for w in workers)
 
 
 def wait_all_ready(workers: list[Worker], partitions: int, timeout: float = 120.0) -> None:

@@ -62,4 +62,8 @@ def print_report(doc: Mapping[str, Any], console: Console | None = None) -> None
     console.print(f"{info.get('nproc')} cores, {info.get('cpu_model')}, "
                   f"{info.get('ram_bytes', 0) / 2**30:.1f} GiB RAM, Python {info.get('python')}; "
                   f"broker: {doc.get('broker')}")
+    console.print(f"conditions: {doc.get('conditions', '')}")
     console.print(table(doc))
+    mix = doc.get("ingest", {}).get("mix", {})
+    if mix:
+        console.print("ingest mix: " + ", ".join(f"{k} {v:,}" for k, v in mix.items()))
