@@ -282,10 +282,10 @@ def _masked(body: dict[str, Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- asyncapi
 def _asyncapi_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", type=Path, default=None, metavar="FILE",
+    p.add_argument("--output", type=output_file, default=None, metavar="FILE",
                    help="write the YAML document to FILE (default: standard output); the repository keeps "
                    "docs/asyncapi.yaml")
-    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+    p.add_argument("--html", type=output_file, default=None, metavar="FILE",
                    help="also write a self-contained HTML page of it for agencies' and lenders' engineers "
                    "(the repository keeps docs/asyncapi.html)")
 

@@ -36,6 +36,9 @@ class _Dict:
         key = state.loan_id if isinstance(state, LoanState) else state.customer_id  # type: ignore[attr-defined]
         self.items[key] = state
 
+    def values(self) -> list[object]:
+        return list(self.items.values())
+
 
 class Pipeline:
     """Every stage of the processor over in-memory stores, for a book of *partitions* partitions."""

@@ -33,7 +33,7 @@ def test_an_access_is_on_the_audit_topic_keyed_by_customer_once_record_returns(t
 
 def test_the_audit_topic_is_created_with_the_contracts_topics(topics: Any) -> None:
     specs = {s.name: s for s in topics.topics.specs(topics.arrears_partitions)}
-    assert specs[topics.topics.audit].optional_config["retention.ms"] == "-1"  # kept forever
+    assert specs[topics.topics.audit].config["retention.ms"] == "-1"  # kept forever
 
 
 def test_without_a_broker_the_access_is_refused_rather_than_left_unrecorded() -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 from builders import installment, opened, repayment, tick
 from test_agency_rules import HOUR, T0, contact, of, promise, result
-from test_loan_rules import DictStore
 
 from arrears.config import parse_config
 from arrears.domain import events as ev
 from arrears.domain.book import LoanBook
+from arrears.domain.pipeline import Pipeline
 from streams.workbench import WAIT_TICKS, Workbench, name_key, phone_key
 from streams.workbench_api import merge_history, merge_queues
 
@@ -36,7 +36,8 @@ class Bench:
 
     def __init__(self) -> None:
         rules = parse_config(CONFIG).rules(1)
-        self.book = LoanBook(DictStore(), rules)
+        self.pipeline = Pipeline(rules)  # every stage of the rules (placement included), one partition
+        self.book = self.pipeline.books[0]
         self.works = {0: Work(self.book)}
         self.workbench = Workbench(rules, 1, self.works)
 
@@ -44,12 +45,12 @@ class Bench:
         out: list[ev.Output] = []
         for step in steps:
             if isinstance(step, ev.Tick):
-                produced = self.book.tick(step)
+                produced = self.pipeline.tick(step)
                 self._feed(produced)
                 self.workbench.ticked(0, self.book)
             else:
                 loan_id = getattr(step, "loan_id", None) or step.case_id.rsplit(":", 1)[0]
-                produced = self.book.apply(loan_id, step)
+                produced = self.pipeline.apply(loan_id, step)
                 self._feed(produced)
             out += produced
         return out
