@@ -50,7 +50,7 @@ def cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str], str]]:
         ("dlq bad action", ["dlq", "purge", "loan.repayments"], {}, "invalid choice"),
         ("dlq bad offset", ["dlq", "show", "loan.repayments", "--offset", "-3"], {}, "--offset"),
         ("dlq bad partition", ["dlq", "list", "loan.repayments", "--partition", "x"], {}, "--partition"),
-        ("asyncapi unwritable output", ["asyncapi", "--output", "/proc/no/such/dir/x.yaml"], {}, "--output"),
+        ("asyncapi unwritable output", ["asyncapi", "--output", "/dev/null/asyncapi.yaml"], {}, "argument --output"),
         ("topics bad log level", ["topics"], {"ARREARS_LOG_LEVEL": "LOUD"}, "ARREARS_LOG_LEVEL"),
         ("topics bad bootstrap", ["topics"], {"KAFKA_BOOTSTRAP_SERVERS": "kafka 9092"}, "KAFKA_BOOTSTRAP_SERVERS"),
         ("topics missing config", ["topics"], {"ARREARS_CONFIG": str(tmp / "none.yaml")}, "ARREARS_CONFIG"),
