@@ -48,6 +48,7 @@ class CaseTrack:
     currency: str
     agency: str | None = None
     held: bool = False
+    customer: str = ""  # the debtor (one debtor, one agency: SPEC §5)
     close_reason: str | None = None
     closed_on: dt.date | None = None
     #: (business date, bucket or None once closed, overdue amount): the case's state after each event
@@ -78,6 +79,7 @@ class AgencyStats:
     holds: Counter[str] = field(default_factory=Counter)
     returns: int = 0
     violations: int = 0
+    debtors: set[str] = field(default_factory=set)  # every debtor the agency was ever given
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class AgencyKpis:
     returns: int
     violations: int
     violations_per_100_contacts: float
+    debtors_assigned: int = 0  # distinct debtors ever given to the agency
+    debtors_held: int = 0  # distinct debtors whose open cases the agency holds now
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,8 @@ class Figures:
         if case_id in self.cases:
             return  # a redelivered output: the first one stands
         opened = as_date(v.get("business_date"))
-        case = CaseTrack(case_id, opened, str(v["bucket"]), int(v["overdue_amount"]), str(v["currency"]))
+        case = CaseTrack(case_id, opened, str(v["bucket"]), int(v["overdue_amount"]), str(v["currency"]),
+                         customer=str(v.get("customer_id") or ""))
         case.episodes.append([case.bucket, None])
         self.currency = case.currency
         self.cases[case_id] = case
@@ -253,6 +258,7 @@ class Figures:
         case = self._case(v)
         if case is not None:
             case.agency = agency
+            stats.debtors.add(case.customer)
 
     def _on_CaseRecalled(self, v: Mapping[str, Any]) -> None:
         agency = str(v["agency_id"])
@@ -386,6 +392,10 @@ class Figures:
     def agency_kpis(self, agency_ids: Iterable[str] = ()) -> list[AgencyKpis]:
         """KPIs of every agency seen, plus those named (configured agencies with nothing yet)."""
         held = Counter(c.agency for c in self.cases.values() if c.is_open and c.agency)
+        debtors_held: defaultdict[str, set[str]] = defaultdict(set)
+        for c in self.cases.values():
+            if c.is_open and c.agency:
+                debtors_held[c.agency].add(c.customer)
         ids = sorted({*agency_ids, *(a for a in self.agencies if a != "?")})
         out = []
         for agency_id in ids:
@@ -409,6 +419,8 @@ class Figures:
                 returns=s.returns,
                 violations=s.violations,
                 violations_per_100_contacts=100 * _ratio(s.violations, s.contacts),
+                debtors_assigned=len(s.debtors),
+                debtors_held=len(debtors_held.get(agency_id, ())),
             ))
         return out
 

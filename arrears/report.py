@@ -290,7 +290,8 @@ def render_html(figures: Figures, parameters: Mapping[str, str], agencies: Seque
         for r in matrix.rows
     ]
     kpi_rows = [
-        (k.agency_id, f"{k.cases_assigned:,}", f"{k.cases_held:,}", f"{k.contacts:,}", percent(k.contact_rate),
+        (k.agency_id, f"{k.cases_assigned:,} ({k.debtors_assigned:,})", f"{k.cases_held:,} ({k.debtors_held:,})",
+         f"{k.contacts:,}", percent(k.contact_rate),
          percent(k.right_party_contact_rate), percent(k.promise_rate),
          f"{percent(k.promise_kept_rate)} ({k.promises_kept}/{k.promises_kept + k.promises_broken})",
          money(k.amount_recovered, currency), percent(k.cure_rate), f"{k.holds}", f"{k.returns}",
@@ -327,10 +328,12 @@ def render_html(figures: Figures, parameters: Mapping[str, str], agencies: Seque
                                         for c in matrix.columns]], roll_rows) if roll_rows else "",
         "<h2>Agencies side by side</h2>",
         chart_agency_kpis(kpis),
-        _table(["agency", "assigned", "holding now", "contacts", "contact rate", "right-party contact",
-                "promise rate", "promises kept", "recovered", "cure rate", "holds", "returns",
+        _table(["agency", "assigned (debtors)", "holding now (debtors)", "contacts", "contact rate",
+                "right-party contact", "promise rate", "promises kept", "recovered", "cure rate", "holds", "returns",
                 "violations / 100 contacts"], kpi_rows) if kpi_rows else "",
         "<p class='note'>As the query API defines them, over the contact attempts the agency reported. "
+        "Assigned and holding now count cases, and in brackets the distinct debtors (customers) they "
+        "belong to: a debtor's cases all go to one agency. "
         "Contact rate: attempts that reached someone. Right-party contact rate: attempts that reached the "
         "debtor. Promise rate: promises per right-party contact. Promises kept: kept / judged (kept + "
         "broken). Recovered: the drop in overdue amount while the agency held the case (the API counts "

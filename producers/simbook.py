@@ -89,6 +89,7 @@ class SimRates:
     part_payment: float = 0.25  # probability of a part payment in a bucket the loan rolls out of
     write_off_dpd: int = 180
     new_loan_share: float = 0.10  # loans opened during the simulated period rather than before it
+    repeat_borrower_share: float = 0.15  # loans taken by the customer of an earlier loan (one debtor, two loans)
     default_lookback_days: int = 150  # defaulting loans stop paying at most this long before the start
 
 
@@ -257,6 +258,7 @@ class _LoanPlan:
         self.dues: list[Due] = []
         self.opened_on = start
         self.defaults_at: int | None = None
+        self.customer: dict[str, Any] = {}
 
     def _id(self, *parts: object) -> str:
         return str(uuid.uuid5(SIM_NAMESPACE, "|".join([self.seed, self.loan_id, *map(str, parts)])))
@@ -303,7 +305,40 @@ class _LoanPlan:
             "reference": None,
         })
 
+    def borrower(self) -> int:
+        """The number of the loan whose customer took this loan: itself, or (for a repeat borrower)
+        an earlier loan's customer. Drawn from its own generator: the loan's draws stay the same."""
+        number = self.number
+        while number > 1:
+            rng = random.Random(f"{self.seed}|borrower|{number}")
+            if rng.random() >= self.rates.repeat_borrower_share:
+                break
+            number = rng.randint(1, number - 1)
+        return number
+
     def build(self) -> SimLoan:
+        product, payer, principal = self._opening()
+        owner = self.borrower()
+        cust = self.customer
+        if owner != self.number:  # the same person as on the earlier loan: same id, name, phone
+            earlier = _LoanPlan(self.seed, owner, self.start, self.end, self.rates)
+            earlier._opening()
+            cust = earlier.customer
+        self.add(self.opened_on, "LoanOpened", {
+            "event_id": self._id("opened"),
+            "occurred_at": self.at(self.opened_on, 10),
+            "loan_id": self.loan_id,
+            "customer_id": f"CUS-{owner:07d}",
+            "product_code": product.code,
+            "currency": CURRENCY,
+            "principal": principal,
+            "opened_on": self.opened_on,
+            "customer": cust,
+        })
+        return self._lifetime(product, payer, principal)
+
+    def _opening(self) -> tuple[Product, str, int]:
+        """The loan's product, payer type, principal, opening date, schedule and customer."""
         rng, rates = self.rng, self.rates
         product = rng.choices(PRODUCTS, weights=[p.weight for p in PRODUCTS])[0]
         payer = rng.choices(PAYERS, weights=[rates.payer_mix[p] for p in PAYERS])[0]
@@ -317,18 +352,12 @@ class _LoanPlan:
             opened_on = self.start - dt.timedelta(days=rng.randint(1, max(2, int(term_days * 0.8))))
         self.opened_on = opened_on
         self.dues = schedule(product, principal, opened_on)
-        cust = customer(rng, opened_on)
-        self.add(opened_on, "LoanOpened", {
-            "event_id": self._id("opened"),
-            "occurred_at": self.at(opened_on, 10),
-            "loan_id": self.loan_id,
-            "customer_id": f"CUS-{self.number:07d}",
-            "product_code": product.code,
-            "currency": CURRENCY,
-            "principal": principal,
-            "opened_on": opened_on,
-            "customer": cust,
-        })
+        self.customer = customer(rng, opened_on)
+        return product, payer, principal
+
+    def _lifetime(self, product: Product, payer: str, principal: int) -> SimLoan:
+        """Its schedule, payments, default walk and close."""
+        opened_on = self.opened_on
         for due in self.dues:
             self.add(opened_on, "InstallmentScheduled", {
                 "event_id": self._id("installment", due.number),

@@ -26,7 +26,7 @@ from arrears.domain.allocation import AllocationRules
 from arrears.domain.placement import Report, place
 from arrears.kafka import OffsetReader
 
-from .fanout import _retry
+from .retrying import retry_blocking
 from .sequencer import PlacementMarker
 from .sink import Sink
 from .state_codec import decode_state
@@ -63,7 +63,7 @@ class PlacementCoordinator:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
-        resume = await _retry(self._resume_point, "read the last placements")
+        resume = await retry_blocking(self._resume_point, "read the last placements")
         self.done_next = resume
         self._task = asyncio.get_running_loop().create_task(self._run(), name="placement")
         log.info("placement resumes at report offset %d (last business date placed: %s)", resume,

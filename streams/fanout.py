@@ -23,7 +23,6 @@ import logging
 from typing import Any
 
 from arrears.dlq import INVALID_BARRIER, UNEXPECTED_TYPE, dlq_headers
-from arrears.errors import BrokerError
 from arrears.kafka import OffsetReader
 from arrears.settings import Settings
 from schemas import CodecError, get_codec
@@ -31,6 +30,7 @@ from schemas import CodecError, get_codec
 from . import metrics
 from .markers import decode_marker, encode_marker
 from .records import millis
+from .retrying import retry_blocking
 from .sequencer import TickMarker
 from .sink import Sink
 
@@ -59,7 +59,7 @@ class CalendarFanout:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> int:
         """Find where to resume (read from the markers themselves) and start fanning out."""
-        resume = await _retry(self._resume_point, "read the last tick markers")
+        resume = await retry_blocking(self._resume_point, "read the last tick markers")
         self.done_next = resume
         self._task = asyncio.get_running_loop().create_task(self._run(), name="calendar-fanout")
         log.info("fan-out resumes at calendar offset %d", resume)
@@ -148,8 +148,8 @@ class CalendarFanout:
                      extra={"business_date": date.isoformat()})
             return skip
         try:
-            places = await _retry(lambda: self._places(tick["barrier"]), "read the input partitions' end offsets",
-                                  passthrough=(InvalidBarrier,))
+            places = await retry_blocking(lambda: self._places(tick["barrier"]),
+                                          "read the input partitions' end offsets", passthrough=(InvalidBarrier,))
         except InvalidBarrier as exc:
             metrics.IGNORED_TICKS.labels("invalid_barrier").inc()
             await self._dead_letter(message, INVALID_BARRIER, str(exc))
@@ -204,20 +204,4 @@ class CalendarFanout:
         group.send(self.topics.dlq(message.topic()), message.key(), message.value(), headers)
         await group.close()
         metrics.DLQ.labels(message.topic(), reason).inc()
-
-
-async def _retry(call: Any, what: str, *, passthrough: tuple[type[BaseException], ...] = ()) -> Any:
-    """Run a blocking broker call in a thread until it succeeds (a broker error never stops the worker)."""
-    loop = asyncio.get_running_loop()
-    attempt = 0
-    while True:
-        try:
-            return await loop.run_in_executor(None, call)
-        except passthrough:
-            raise
-        except (BrokerError, Exception) as exc:  # noqa: BLE001 - every broker trouble is waited out
-            attempt += 1
-            if attempt in (1, 10) or attempt % 50 == 0:
-                log.warning("cannot %s (attempt %d), retrying: %s", what, attempt, exc)
-            await asyncio.sleep(min(5.0, 0.2 * attempt))
 

@@ -860,8 +860,18 @@ async function showDebtor(customerId, loanId) {
     const cases = table(["loan", "case", "status", "bucket", "dpd", "overdue", "agency", "opened", "closed", "why"],
                         rows, 99);
     cases.id = "debtor-cases";
-    box.replaceChildren(head, el("div", null, "cols"));
-    box.lastChild.append(d.customer ? personTable(d.customer) : el("span"), cases);
+    // Every contact attempt with the debtor, whatever loan or agency it was about: one budget.
+    const contactRows = (d.contacts || []).slice().reverse().map(c => [
+      new Date(c.attempted_at).toISOString().slice(0, 16).replace("T", " ") + " UTC", c.agency_id,
+      c.case_id ? caseLink(c.case_id) : "—", c.channel, c.party, c.outcome,
+      c.violations.length ? c.violations.join(", ") : "—", c.in_budget ? "yes" : "no"]);
+    const contacts = table(["attempted", "agency", "case", "channel", "party", "outcome", "violations",
+                            "counts now"], contactRows, 99);
+    contacts.id = "debtor-contacts";
+    const agencies = d.agencies && d.agencies.length ? "worked by " + d.agencies.join(", ") : "no agency now";
+    box.replaceChildren(head, el("p", agencies, "muted"), el("div", null, "cols"),
+                        el("h4", "Contacts (" + contactRows.length + ", newest first)"), contacts);
+    box.children[2].append(d.customer ? personTable(d.customer) : el("span"), cases);
   } catch (e) {
     box.replaceChildren(el("p", "customer " + customerId + ": " + e.message, "error"));
   }

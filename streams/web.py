@@ -149,7 +149,8 @@ def _load(worker: Worker, table: Any, loan_id: str) -> LoanState | None:
     return worker.processor.loan_state(loan_id)
 
 
-def _journal(worker: Worker, state: LoanState) -> list[dict[str, Any]]:
+def journal_of(worker: Worker, state: LoanState) -> list[dict[str, Any]]:
+    """The loan's journal entries (``{"case_ids": [...], "record": {...}}``), oldest first."""
     work = worker.processor.works.get(_partition(worker, state.loan_id))
     return [json.loads(raw) for raw in (work.store.read_journal(state) if work else [])]
 
@@ -284,7 +285,7 @@ def register_views(worker: Worker, table: Any) -> ViewKit:
         if not worker.settings.arrears_journal:
             # Off means off: entries kept before it was turned off are not shown as if current.
             return web.json({"case_id": case_id, "events": [], "journal": "off (ARREARS_JOURNAL=false)"})
-        return web.json({"case_id": case_id, "events": timeline(_journal(worker, state), case_id)})
+        return web.json({"case_id": case_id, "events": timeline(journal_of(worker, state), case_id)})
 
     async def gather(web: Any, request: Any, local: dict[str, Any]) -> list[dict[str, Any]] | Any:
         """Every worker's local view (this one's included): the answer to a question about all keys."""
@@ -331,18 +332,23 @@ def register_views(worker: Worker, table: Any) -> ViewKit:
     @guarded
     async def agency_kpis(web: Any, request: Any, who: Principal, agency_id: str) -> Any:
         counts: Counter[str] = Counter()
+        debtors: set[str] = set()  # a debtor's loans may sit on several workers: counted once
         for work in worker.processor.works.values():
             counts.update(work.book.portfolio.tallies.get(agency_id, {}))
             counts["cases_held"] += work.book.portfolio.load.get(agency_id, 0)
-        views = await gather(web, request, {"counts": dict(counts)})
+            debtors.update(c.customer_id for c in work.book.portfolio.open_cases.values() if c.agency_id == agency_id)
+        views = await gather(web, request, {"counts": dict(counts), "debtors": sorted(debtors)})
         if not isinstance(views, list):
             return views
         if agency_id not in {a.id for a in worker.settings.config.agencies}:
             return web.json({"error": f"no agency {agency_id} in the config"}, status=404)
         total: Counter[str] = Counter()
+        held: set[str] = set()
         for view in views:
             total.update(view["counts"])
-        return web.json({"agency_id": agency_id, **kpis(total), "unreachable_workers": views[0]["_unreachable"]})
+            held.update(view["debtors"])
+        return web.json({"agency_id": agency_id, **kpis(total), "debtors_held": len(held),
+                         "unreachable_workers": views[0]["_unreachable"]})
 
     @app.page("/portfolio")
     @guarded

@@ -358,3 +358,57 @@ def add_snapshot(into: dict[str, Any], snapshot: Mapping[str, Any], partitions: 
         total = into["agencies"].setdefault(agency_id, {})
         for name, n in tallies.items():
             total[name] = total.get(name, 0) + n
+
+
+# --------------------------------------------------------------------------- the debtor's contacts
+def journaled_contacts(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The contact attempts in one loan's journal, each with the rules it was found to break.
+
+    A violation may be journaled long after its attempt (the debtor's budget decided it on a
+    later report): it is matched to the attempt by ``source_event_id``, wherever it sits.
+    """
+    contacts: dict[str, dict[str, Any]] = {}
+    rules: dict[str, set[str]] = {}
+    for entry in entries:
+        record = entry.get("record", {})
+        if record.get("type") == "ContactAttempted":
+            contacts.setdefault(record["event_id"], contact_item(record, True))
+        elif record.get("type") == "ComplianceViolation":
+            rules.setdefault(record.get("source_event_id") or "", set()).add(record["rule"])
+    for event_id, item in contacts.items():
+        item["violations"] = sorted(rules.get(event_id, ()))
+    return list(contacts.values())
+
+
+def contact_item(record: Mapping[str, Any], on_case: bool) -> dict[str, Any]:
+    """What the debtor view shows of one attempt (no personal data: a contact names no one)."""
+    return {"event_id": record["event_id"], "attempted_at": record["attempted_at"], "agency_id": record["agency_id"],
+            "case_id": record.get("case_id", ""), "loan_id": _loan_of(record.get("case_id", "")) or "",
+            "channel": record["channel"], "party": record["party"], "outcome": record["outcome"],
+            "on_case": on_case, "violations": []}
+
+
+def budget_contacts(records: Iterable[Any]) -> list[dict[str, Any]]:
+    """The attempts the debtor stage still counts (:class:`~arrears.domain.compliance.ContactRecord`)."""
+    return [{**contact_item({"event_id": r.event_id, "attempted_at": r.attempted_at, "agency_id": r.agency_id,
+                             "case_id": r.case_id, "channel": r.channel, "party": r.party, "outcome": r.outcome},
+                            r.recorded), "loan_id": r.loan_id}
+            for r in records]
+
+
+def merge_contacts(journaled: Iterable[dict[str, Any]], budget: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One debtor's contact history over every loan and agency, oldest first.
+
+    The journals hold every attempt recorded on a case (with its violations); the debtor
+    stage's budget also holds the recent attempts that were not (an agency that did not hold the
+    work order reached the debtor all the same), and marks which attempts still count.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for item in journaled:
+        merged[item["event_id"]] = {**item, "in_budget": False}
+    for item in budget:
+        if item["event_id"] in merged:
+            merged[item["event_id"]]["in_budget"] = True
+        else:
+            merged[item["event_id"]] = {**item, "in_budget": True}
+    return sorted(merged.values(), key=lambda c: (c["attempted_at"], c["event_id"]))

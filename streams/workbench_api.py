@@ -30,8 +30,17 @@ from .access import ACT, AUTHORIZATION, Principal
 from .audit import AuditError
 from .state_codec import decode_header, decode_state
 from .store import partition_of
-from .web import ViewKit, customer_json, kpis, loan_json
-from .workbench import OPEN_ITEMS, QUEUES, add_snapshot, name_key, phone_key
+from .web import ViewKit, customer_json, journal_of, kpis, loan_json
+from .workbench import (
+    OPEN_ITEMS,
+    QUEUES,
+    add_snapshot,
+    budget_contacts,
+    journaled_contacts,
+    merge_contacts,
+    name_key,
+    phone_key,
+)
 
 if TYPE_CHECKING:
     from .app import Worker
@@ -185,8 +194,14 @@ def register_workbench_views(worker: Worker, kit: ViewKit) -> None:
         await indexed()
         states = [s for s in (processor.loan_state(loan) for loan in workbench.loans_of_customer(customer_id)
                               if owned(loan)) if s is not None and s.account is not None]
-        local: dict[str, Any] = {"loans": [loan_summary(s) for s in states],
-                                 "customer": customer_json(states[0], who.sees_pii) if states else None}
+        debtor_work = processor.works.get(partition_of(customer_id.encode(), settings.arrears_partitions))
+        local: dict[str, Any] = {
+            "loans": [loan_summary(s) for s in states],
+            "customer": customer_json(states[0], who.sees_pii) if states else None,
+            "contacts": [c for s in states for c in journaled_contacts(journal_of(worker, s))],
+            # the debtor stage's partition of this customer: the attempts its budget counts now
+            "budget": budget_contacts(debtor_work.debtors.contacts(customer_id)) if debtor_work else [],
+        }
         if who.sees_pii and states:
             refused = await audit_customers(web, request, who, {customer_id: [s.loan_id for s in states]},
                                             f"GET /customers/{customer_id}")
@@ -200,9 +215,12 @@ def register_workbench_views(worker: Worker, kit: ViewKit) -> None:
             return web.json({"error": f"no cases of customer {customer_id}"}, status=404)
         person = next((v["customer"] for v in views if v.get("customer")), None)
         cases = [c for loan in loans for c in loan["cases"]]
+        open_cases = [c for c in cases if c.get("status") != "CLOSED"]
+        contacts = merge_contacts((c for v in views for c in v["contacts"]), (c for v in views for c in v["budget"]))
         return web.json({"customer_id": customer_id, "customer": person, "loans": loans,
-                         "open_cases": sum(1 for c in cases if c.get("status") != "CLOSED"),
-                         "cases": len(cases), "unreachable_workers": views[0]["_unreachable"]})
+                         "open_cases": len(open_cases), "cases": len(cases),
+                         "agencies": sorted({c["agency_id"] for c in open_cases if c.get("agency_id")}),
+                         "contacts": contacts, "unreachable_workers": views[0]["_unreachable"]})
 
     # ------------------------------------------------------------------ actions
     async def release(web: Any, request: Any, who: Principal, case_id: str) -> Any:

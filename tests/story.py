@@ -1,13 +1,15 @@
 """A collections story for the edge tests: loans, ticks, agency results and the awkward records.
 
-Thirty loans over eight weeks of business dates, with one agency working the cases that reach
-M2. Between the ticks, agency results and repayments interleave the way they do in production:
-contacts reported late (after the next tick, or after the repayment that cured the case), a
-dispute and its release, promises kept and broken, calls over the daily limit, calls in quiet
-hours, third parties called with and without the debtor being unreachable. And the records an
-operator meets at the edges: repayments in committed and aborted transactions, a repayment
-that breaks the contract and its corrected form under the same event id, a result timed in
-2099, a tick whose barrier names an offset past the end, a stale tick.
+Thirty-two loans over eight weeks of business dates, with one agency working the cases that
+reach M2; two of them belong to one debtor and live in different partitions (so do the debtor's
+budget and the placement of its cases). Between the ticks, agency results and repayments
+interleave the way they do in production: contacts reported late (after the next tick, or
+after the repayment that cured the case), a dispute and its release, promises kept and broken,
+calls over the daily limit (over two loans too), calls in quiet hours, third parties called
+with and without the debtor being unreachable. And the records an operator meets at the
+edges: repayments in committed and aborted transactions, a repayment that breaks the contract
+and its corrected form under the same event id, a result timed in 2099, a tick whose barrier
+names an offset past the end, a stale tick.
 
 :func:`story` gives the records in publish order; :func:`expected` computes, with the pure
 rules alone (no Kafka), what a worker must emit for them.
@@ -36,6 +38,7 @@ CONFIG: dict[str, Any] = {
                   "transport": {"type": "webhook", "url": "https://ag1.example/arrears", "secret_env": "AG1_SECRET"}}],
 }
 LOANS = [f"S-{i:02d}" for i in range(30)]
+DUO, DUO_LOANS = "SC-DUO", ("S-30", "S-31")  # one debtor, two loans: partitions 2 and 5 of 6, budget in 1
 FIRST_DAY = dt.date(2026, 1, 9)
 LAST_DAY = dt.date(2026, 3, 5)
 DUE = [dt.date(2026, 1, 10), dt.date(2026, 2, 9), dt.date(2026, 3, 11)]
@@ -100,9 +103,10 @@ def story() -> list[Record]:
         by_day.setdefault(day, []).extend(records)
 
     opening: list[Record] = []
-    for i, loan in enumerate(LOANS):
+    for i, loan in enumerate((*LOANS, *DUO_LOANS)):
+        customer = DUO if loan in DUO_LOANS else f"SC-{i:02d}"
         opening.append(Record({"type": "LoanOpened", "event_id": eid("open", loan), "occurred_at": day_start(
-            dt.date(2026, 1, 1)), "loan_id": loan, "customer_id": f"SC-{i:02d}", "product_code": "CASH",
+            dt.date(2026, 1, 1)), "loan_id": loan, "customer_id": customer, "product_code": "CASH",
             "currency": "CNY", "principal": 300_000, "opened_on": "2026-01-01",
             "customer": {"name": f"客户{i}", "phone": f"1380000{i:04d}", "national_id": f"11010119900101{i:04d}",
                          "province": "浙江省", "city": "杭州市", "timezone": "Asia/Shanghai",
@@ -113,6 +117,8 @@ def story() -> list[Record]:
                                    "installment_no": n, "due_date": due.isoformat(), "principal_due": 95_000,
                                    "interest_due": 5_000, "fee_due": 0, "currency": "CNY"}))
         kind = i % 5
+        if loan in DUO_LOANS:
+            continue  # stops paying: see _one_debtor_two_loans
         if kind == 0:  # pays every instalment on its due date; February's through a transactional producer
             for n, due in enumerate(DUE[:2], 1):
                 on(due - dt.timedelta(days=1), Record(_repay(loan, str(n), 100_000, due, local(due, 9)),
@@ -126,6 +132,7 @@ def story() -> list[Record]:
             on(DUE[1] - dt.timedelta(days=1), Record(_repay(loan, "2", 100_000, DUE[1], local(DUE[1], 9))))
         else:
             _worked_case(loan, i, on)
+    _one_debtor_two_loans(on)
     records = list(opening)
     day = FIRST_DAY
     while day <= LAST_DAY:
@@ -181,6 +188,24 @@ def _worked_case(loan: str, i: int, on: Any) -> None:
         on(d14, Record(_call(loan, "after", local(d14, 10), wo=2)))
         if i == 4:  # an aborted transaction: this repayment never happened
             on(d10, Record(_repay(loan, "ghost", 300_000, d10, local(d10, 12)), via="tx-abort", applies=False))
+
+
+def _one_debtor_two_loans(on: Any) -> None:
+    """The debtor SC-DUO's loans S-30 and S-31 both reach M2 on 10 February and go to AG1 together.
+    Their calls count in one budget: on the 11th the 13:00 call about S-31 is reported a day late,
+    which makes the 14:00 call about S-30 the fourth connected call of the day. On the 13th the
+    debtor is unreachable three times over both loans, so a third party may be called about S-31;
+    on the 14th the debtor answers about S-31, so a third party called about S-30 is a violation."""
+    a, b = DUO_LOANS
+    d11, d12, d13, d14 = (dt.date(2026, 2, d) for d in (11, 12, 13, 14))
+    on(d11, Record(_call(a, "d10", local(d11, 10))), Record(_call(b, "d11", local(d11, 11))),
+       Record(_call(a, "d14", local(d11, 14))))
+    on(d12, Record(_call(b, "d13", local(d11, 13), reported=local(d12, 9))))
+    on(d13, Record(_call(a, "u10", local(d13, 10), outcome="NO_ANSWER")),
+       Record(_call(b, "u11", local(d13, 11), outcome="NO_ANSWER")),
+       Record(_call(a, "u12", local(d13, 12), outcome="WRONG_PARTY")),
+       Record(_call(b, "tp", local(d13, 14), party="THIRD_PARTY")))
+    on(d14, Record(_call(b, "r9", local(d14, 9))), Record(_call(a, "tp", local(d14, 10), party="THIRD_PARTY")))
 
 
 def applied(records: list[Record], *, aborted_visible: bool = False) -> Iterator[Record]:

@@ -48,9 +48,9 @@ def future_time_problem(event: ev.InputEvent, published_at_ms: int, skew_ms: int
     A result timed later than its Kafka timestamp plus the allowed clock skew claims to have
     happened after it was published: it would move every time window it touches.
     """
-    if not isinstance(event, ev.AgencyResult.__args__) or published_at_ms <= 0:  # type: ignore[attr-defined]
+    if not isinstance(event, ev.AgencyResult.__args__) or published_at_ms <= 0:
         return None
-    at = result_time(event)  # type: ignore[arg-type]
+    at = result_time(event)
     if at <= published_at_ms + skew_ms:
         return None
     field = "attempted_at" if isinstance(event, ev.ContactAttempted) else "occurred_at"

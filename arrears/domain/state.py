@@ -76,10 +76,10 @@ class LoanState:
     # The business date of the last change: every tick up to it has been applied to this loan.
     # A restart may replay ticks the loan already saw; they must not apply twice.
     as_of: dt.date | None = None
-    contacts: tuple[ContactRecord, ...] = ()  # recent attempts to this debtor, by every agency (the budget)
+    contacts: tuple[ContactRecord, ...] = ()  # unused: the budget is the debtor stage's (kept: fields are positional)
     tallies: tuple[AgencyTally, ...] = ()
     journal_len: int = 0  # records in the loan's audit journal (kept by the processor, not the rules)
-    flagged: frozenset[str] = frozenset()  # "<contact event id>|<rule>" budget violations already emitted
+    flagged: frozenset[str] = frozenset()  # unused since the debtor stage (kept: stored fields are positional)
 
     @property
     def open_case(self) -> Case | None:

@@ -4,7 +4,8 @@ One worker with three tokens (``ops``: read; ``compliance``: read and pii; ``sup
 and act) and a scripted story of three loans: WB-L1's promise breaks and its agency calls at
 midnight (a violation), WB-L2 is disputed (on hold), WB-L3 sits in M4 whose only agency is full
 (waiting for an agency). The page must show each in its queue, draw the charts and redraw them
-after a tick, find a case, a loan and a customer (and, for ``pii``, a phone: audited), refuse the
+after a tick, find a case, a loan and a customer (with the debtor's contacts over all its loans;
+and, for ``pii``, a phone: audited), refuse the
 release to a token without ``act`` (403) and, for ``supervisor``, publish ReleaseCase on
 ``collections.commands`` naming the token.
 """
@@ -159,6 +160,11 @@ def test_the_workbench_shows_the_queues_draws_the_charts_searches_and_releases_a
                 expect(debtor).to_contain_text("WB-L1:1", timeout=15_000)
                 expect(debtor).to_contain_text("WB-L3:1")
                 expect(page.locator("#debtor-view #debtor-table")).to_contain_text("赵*")
+                # ...with the debtor's agency and every contact about any of its loans, judged.
+                expect(page.locator("#debtor-view")).to_contain_text("worked by AG1")
+                contacts = page.locator("#debtor-contacts")
+                expect(contacts).to_contain_text("QUIET_HOURS")
+                expect(contacts).to_contain_text("WB-L1:1")
                 assert PHONE not in page.content()
                 page.fill("#case-id", "WB-L2")
                 page.locator("#lookup-form").evaluate("form => form.requestSubmit()")
@@ -195,6 +201,11 @@ def test_the_workbench_shows_the_queues_draws_the_charts_searches_and_releases_a
             finally:
                 browser.close()
 
+        debtor = get_json(f"{worker.url}/customers/WC1", token=READER)[1]
+        assert (debtor["open_cases"], debtor["agencies"]) == (2, ["AG1"])
+        (call,) = debtor["contacts"]
+        assert (call["case_id"], call["loan_id"], call["violations"], call["in_budget"]) == (
+            "WB-L1:1", "WB-L1", ["QUIET_HOURS"], True)
         commands = read_topic(settings, settings.topics.commands, min_count=1, timeout=15)
         assert [(r.name, r.data["case_id"], r.data["requested_by"], r.data["reason"]) for r in commands] == [
             ("ReleaseCase", "WB-L2:1", "supervisor", "fee explained to the debtor")]

@@ -70,6 +70,22 @@ def test_agency_kpis_count_each_record_once_from_cases_results_and_compliance() 
     assert figures.records["CaseAssigned"] == 2
 
 
+def test_agencies_are_counted_in_debtors_as_well_as_cases() -> None:
+    def opened(case: str, customer: str) -> tuple[str, dict[str, Any]]:
+        return rec("CaseOpened", case_id=case, customer_id=customer, bucket="M2", overdue_amount=1, currency="CNY",
+                   business_date=D1)
+
+    def assigned(case: str) -> tuple[str, dict[str, Any]]:
+        return rec("CaseAssigned", case_id=case, agency_id="AG1", business_date=D1)
+
+    records = [opened("X:1", "C1"), opened("Y:1", "C1"), opened("Z:1", "C2"),
+               assigned("X:1"), assigned("Y:1"), assigned("Z:1"),
+               rec("CaseClosed", case_id="Z:1", reason="CURED", business_date=D2)]
+    (ag1,) = Figures().add_all(records).agency_kpis(["AG1"])
+    assert (ag1.cases_assigned, ag1.debtors_assigned) == (3, 2)
+    assert (ag1.cases_held, ag1.debtors_held) == (2, 1)  # C1's two loans, one debtor
+
+
 def test_the_fold_does_not_depend_on_redeliveries_of_whole_batches() -> None:
     records = story()
     once = Figures().add_all(records)
