@@ -399,6 +399,7 @@ def test_publish_stops_at_a_record_that_breaks_its_schema_naming_line_and_field(
     assert "amount" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_publish_is_all_or_nothing_and_running_the_file_again_republishes_the_same_ids(
     topics: Settings, tmp_path: Path
 ) -> None:

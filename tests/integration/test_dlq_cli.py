@@ -36,6 +36,7 @@ def dead_letter(settings: Settings, name: str, value: dict[str, Any], reason: st
     assert producer.flush(10) == 0
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_list_show_and_replay_a_dead_letter_topic(topics: Settings) -> None:
     settings = topics
     env = env_for(settings)

@@ -75,6 +75,7 @@ def outbox_rows(out: Path) -> list[dict[str, str]]:
     return found
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_work_orders_land_once_each_in_order_in_the_file_of_the_day_they_are_written(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
@@ -107,6 +108,7 @@ def test_work_orders_land_once_each_in_order_in_the_file_of_the_day_they_are_wri
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o644  # the agency's account can read it
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_a_result_file_with_bad_rows_publishes_the_good_rows_and_files_the_rest(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
@@ -137,6 +139,7 @@ def test_a_result_file_with_bad_rows_publishes_the_good_rows_and_files_the_rest(
     assert list(inbox.glob("*.csv")) == []
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_the_file_drop_agency_reads_the_outbox_and_answers_through_the_inbox(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:

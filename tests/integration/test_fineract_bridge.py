@@ -123,6 +123,7 @@ ALL = [(f.key, f.value) for f in fixtures()]
 
 
 # --------------------------------------------------------------------------- the fixtures, exactly
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_the_fixtures_become_exactly_the_mapped_records_with_ticks_placed_after_earlier_dates(
     settings: Settings,
 ) -> None:
@@ -178,6 +179,7 @@ def test_the_fixtures_become_exactly_the_mapped_records_with_ticks_placed_after_
 
 
 # --------------------------------------------------------------------------- dead letters
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_a_truncated_envelope_and_an_unknown_payload_fingerprint_are_dead_lettered_and_the_bridge_goes_on(
     settings: Settings,
 ) -> None:
@@ -213,6 +215,7 @@ def test_a_truncated_envelope_and_an_unknown_payload_fingerprint_are_dead_letter
 
 
 # --------------------------------------------------------------------------- re-sends
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_a_resent_message_produces_nothing_new_in_the_same_run_or_after_a_restart(settings: Settings) -> None:
     topic = external_topic(settings)
     resent = (fixture(8).key, fixture(8).value)  # same bytes, same idempotencyKey
@@ -235,6 +238,7 @@ def test_a_resent_message_produces_nothing_new_in_the_same_run_or_after_a_restar
 
 
 # --------------------------------------------------------------------------- the command
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_the_fineract_bridge_command_bridges_until_sigterm(settings: Settings, tmp_path: Any) -> None:
     topic = external_topic(settings)
     send_raw(settings, topic, ALL)

@@ -104,6 +104,7 @@ def read_all(settings: Settings, topics: list[str], expected: Counter[str]) -> d
     return records
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_every_input_record_type_is_published_keyed_partitioned_and_decodes_field_for_field(
     topics: Settings,
 ) -> None:
@@ -256,6 +257,7 @@ def test_the_recording_producer_does_record_a_valid_record(topics: Settings) -> 
     assert [topic for topic, _ in producer.produced] == [topics.topics.loan_accounts]
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_a_delivery_failure_surfaces_as_publish_error_on_flush(settings: Settings) -> None:
     # No topics under this test's prefix, and the producer may not auto-create them.
     producer = make_producer(settings, **{"message.timeout.ms": 1000, "allow.auto.create.topics": False})

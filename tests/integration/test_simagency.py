@@ -21,6 +21,7 @@ pytestmark = pytest.mark.broker
 SECRET = "sim-secret"
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_http_agency_reports_its_day_to_the_adapter_and_its_debtors_pay_on_loan_repayments(
     make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -77,6 +77,7 @@ def accepted_keys(n: int) -> Callable[[HttpAgency], bool]:
     return lambda agency: len(agency.accepted()) >= n
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_agency_receives_signed_json_form_work_orders_keyed_by_event_id(
     agency: HttpAgency, webhook_settings: Callable[..., Settings]
 ) -> None:
@@ -102,6 +103,7 @@ def test_agency_receives_signed_json_form_work_orders_keyed_by_event_id(
     assert agency.active_work_orders() == {"WO-L2:1"}
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_an_agency_that_refuses_our_secret_pauses_delivery_and_it_resumes_after_the_rotation(
     make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,6 +157,7 @@ def test_an_agency_that_refuses_our_secret_pauses_delivery_and_it_resumes_after_
         assert mine == ["WorkOrderIssued", "WorkOrderCancelled"]
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_a_slow_case_does_not_hold_up_the_other_cases_deliveries(
     agency: HttpAgency, webhook_settings: Callable[..., Settings]
 ) -> None:
@@ -175,6 +178,7 @@ def test_a_slow_case_does_not_hold_up_the_other_cases_deliveries(
     assert order == ["WorkOrderIssued", "WorkOrderUpdated"]  # the slow case's own order is kept
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_503_then_success_is_retried_with_the_same_idempotency_key_and_body(
     agency: HttpAgency, webhook_settings: Callable[..., Settings]
 ) -> None:
@@ -195,6 +199,7 @@ def test_503_then_success_is_retried_with_the_same_idempotency_key_and_body(
     assert read_topic(settings, settings.topics.dlq(settings.topics.work_orders("AG1")), timeout=2) == []
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_a_permanently_failing_event_is_dead_lettered_after_the_retry_budget_and_later_ones_still_delivered(
     agency: HttpAgency, webhook_settings: Callable[..., Settings]
 ) -> None:
@@ -225,6 +230,7 @@ def test_a_permanently_failing_event_is_dead_lettered_after_the_retry_budget_and
     assert 'arrears_adapter_dead_letters_total{agency="AG1",reason="DELIVERY_FAILED"} 1.0' in metrics
 
 
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_undecodable_bytes_and_over_sharing_work_orders_are_dead_lettered_never_sent_and_the_adapter_goes_on(
     agency: HttpAgency, webhook_settings: Callable[..., Settings]
 ) -> None:
