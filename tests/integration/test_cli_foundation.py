@@ -221,7 +221,8 @@ def test_topics_creates_every_topic_with_prefix_partitions_and_agencies_and_is_i
     expected = expected_topics(topic_prefix, 3, ["AG1", "AG_2"])
     assert {name: have.get(name) for name in expected} == expected
     created = [line.split()[1] for line in first.stdout.splitlines() if line.startswith("created")]
-    internal = [f"{settings.arrears_app_id}-ticks", f"{settings.arrears_app_id}-loans-changelog"]
+    internal = [f"{settings.arrears_app_id}-{name}" for name in
+                ("ticks", "loans-changelog", "contacts", "verdicts", "placement", "placements")]
     assert sorted(created) == sorted([*have, *internal])
     assert first.stdout.splitlines()[-1] == f"{len(created)} created, 0 already there, 0 differ"
 
