@@ -175,7 +175,7 @@ PAGE = """<!DOCTYPE html>
   </section>
   <section id="agencies">
     <h2>Agencies</h2>
-    <table id="kpis"><thead><tr><th>agency</th><th>holding</th><th>assignments</th><th>attempts</th>
+    <table id="kpis"><thead><tr><th>agency</th><th>holding</th><th>debtors</th><th>assignments</th><th>attempts</th>
       <th>contact rate</th><th>right-party</th><th>promise rate</th><th>kept</th><th>recovered</th>
       <th>violations / 100</th><th>open cases</th></tr></thead><tbody></tbody></table>
     <p class="error" id="agencies-error"></p>
@@ -360,13 +360,13 @@ async function refreshAgencies() {
       const k = await getJson("/agencies/" + encodeURIComponent(agency) + "/kpis");
       const button = el("a", "show", "case");
       button.addEventListener("click", () => showAgencyCases(agency));
-      rows.push(row([agency, num(k.cases_held), num(k.assignments), num(k.contact_attempts), pct(k.contact_rate),
+      rows.push(row([agency, num(k.cases_held), num(k.debtors_held), num(k.assignments), num(k.contact_attempts), pct(k.contact_rate),
                      pct(k.right_party_contact_rate), pct(k.promise_rate), pct(k.promise_kept_rate),
                      money(k.amount_recovered, CONFIG.currency), (k.violations_per_100_contacts ?? 0).toFixed(2),
                      button], 1));
     } catch (e) {
       problems.push(agency + ": " + e.message);
-      rows.push(row([agency, "—", "—", "—", "—", "—", "—", "—", "—", "—", ""], 1));
+      rows.push(row([agency, "—", "—", "—", "—", "—", "—", "—", "—", "—", "—", ""], 1));
     }
   }
   fill("kpis", rows);
