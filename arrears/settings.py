@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     # How far a result's own time may be ahead of its Kafka timestamp (SPEC §4: FUTURE_TIME).
     arrears_clock_skew_ms: int = Field(default=300_000, ge=0)
     arrears_standby_replicas: int = Field(default=0, ge=0, le=8)  # Faust standby replicas of the table
+    # A worker asked to stop exits after this long even if its broker is gone (nothing is lost).
+    arrears_stop_timeout_seconds: float = Field(default=30.0, gt=0)
     arrears_journal: bool = True  # keep each case's timeline in the worker's table
     arrears_log_format: Literal["json", "text"] = "json"
     arrears_log_level: str = "INFO"

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import ssl
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,9 +188,30 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         worker.status = "stopping"
+        exit_if_stuck(settings.arrears_stop_timeout_seconds)
         await processor.stop()
 
     return worker
+
+
+def exit_if_stuck(seconds: float) -> None:
+    """Exit the process if stopping takes longer than *seconds*.
+
+    A stop waits for the broker (the last commits, leaving the group); with the broker gone for
+    good (a demo's broker stopped with it, a host shut down) it would wait forever and leave the
+    process behind. Exiting then is as safe as a SIGKILL, which the edge tests prove: the local
+    store never runs ahead of the changelog, and the next owner re-reads what was not committed.
+    """
+
+    def stuck() -> None:
+        log.error("stopping took more than %.0f s (is the broker gone?): exiting now; nothing is lost, "
+                  "the next owner of the partitions re-reads what was not committed", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, stuck)
+    timer.daemon = True
+    timer.start()
 
 
 def prepare_topics(settings: Settings) -> None:

@@ -419,6 +419,31 @@ def _post_results(port: int, secret: str, start: int, stop: int, timeout: float 
     return accepted
 
 
+def test_a_worker_asked_to_stop_after_its_broker_is_gone_exits_within_its_stop_timeout(
+    make_settings: Any, unique: str, tmp_path: Path
+) -> None:
+    """A demo stopped hard, a host shutting down: SIGTERM reaches a worker whose broker is gone.
+    Stopping waits for the broker, so without a deadline the process would never go away."""
+    with EmbeddedBroker() as broker:
+        settings = make_settings({}, kafka_bootstrap_servers=broker.bootstrap_servers, arrears_app_id=f"stop-{unique}")
+        env = env_for(settings, ARREARS_APP_ID=settings.arrears_app_id, ARREARS_DATA_DIR=str(tmp_path / "data"),
+                      ARREARS_STOP_TIMEOUT_SECONDS="5")
+        run_cli(["topics"], env)
+        worker = WorkerProcess(env, free_port(), tmp_path).start()
+        try:
+            worker.wait_ready()
+            broker.stop()
+            assert worker.proc is not None
+            os.killpg(worker.proc.pid, signal.SIGTERM)
+            started = time.monotonic()
+            code = worker.proc.wait(30)
+            assert time.monotonic() - started < 20 and code == 1, worker.log_tail()
+            assert "stopping took more than 5 s" in worker.log_tail(20_000)
+        finally:
+            worker.kill()
+
+
+
 # --------------------------------------------------------------------------- fuzzed results
 SECRET = "fuzz-secret"
 
