@@ -18,7 +18,10 @@ from typing import Any
 
 from arrears.domain import cases, ledger
 from arrears.domain import events as ev
+from arrears.domain.commission import AgencySpan, Recovery
 from arrears.domain.compliance import ContactRecord
+from arrears.domain.pauses import Pause
+from arrears.domain.settlements import Settlement
 from arrears.domain.state import AgencyTally, LoanState
 
 from .sequencer import Held, SequencerState, TickMarker
@@ -46,6 +49,11 @@ _CODES: dict[str, type] = {
     "K": ContactRecord,
     "W": cases.WorkOrder,
     "J": cases.Hold,
+    # SPEC §10 treatments
+    "B": Pause,
+    "N": Settlement,
+    "F": AgencySpan,
+    "Z": Recovery,
 }
 _BY_CLASS = {cls: code for code, cls in _CODES.items()}
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _CODES.values()}

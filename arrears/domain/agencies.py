@@ -56,6 +56,8 @@ def try_assign(state: LoanState, case: Case, fig: Figures, ctx: Context, step: S
     """
     if not case.is_open or case.assignment is not None or case.hold_reason is not None:
         return state, case
+    if case.paused_until is not None:  # §10: a paused case goes to no agency until its pause ends
+        return state, case
     load = dict(ctx.load)
     if releasing is not None and load.get(releasing, 0) > 0:
         load[releasing] -= 1

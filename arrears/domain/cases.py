@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from .compliance import ContactRecord
 from .events import CaseState, Promise
+from .settlements import Settlement
 
 OPEN = "OPEN"
 ASSIGNED = "ASSIGNED"
@@ -97,6 +98,10 @@ class Case:
     flagged: frozenset[str] = frozenset()  # "<contact event id>|<rule>" of violations emitted on this case
     state_event_id: str | None = None  # the event_id of the last CaseState emitted (the query API shows it)
     state_at: int | None = None  # and its occurred_at
+    # §10 treatments (arrears.domain.treatments)
+    paused_until: dt.date | None = None  # the last day of the loan's pause in effect; None: not paused
+    settlement: Settlement | None = None  # the latest settlement proposed on the case
+    settlements_proposed: int = 0  # numbers settlement ids <case_id>:S<n>
 
     @property
     def is_open(self) -> bool:
@@ -108,7 +113,7 @@ class Case:
         agency = (self.assignment.agency_id, self.assignment.work_order_id) if self.assignment else None
         return (self.status, self.dpd, self.bucket, self.overdue_amount, self.opened_on, self.closed_on,
                 self.close_reason, agency, self.hold_reason, promise, self.contact_attempts, self.last_contact_at,
-                self.violations)
+                self.violations, self.paused_until)
 
     def work_order(self, work_order_id: str, agency_id: str) -> WorkOrder | None:
         """The work order if *agency_id* ever held it on this case."""
@@ -170,6 +175,7 @@ class Case:
             last_contact_at=self.last_contact_at,
             violations=self.violations,
             version=self.version,
+            paused_until=self.paused_until,
         )
 
 
