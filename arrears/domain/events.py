@@ -651,6 +651,7 @@ class RecoveryAttributed:
     rate: float
     commission: int
     business_date: dt.date  # the repayment's value date
+    currency: str | None = None  # the loan's (money is minor units plus a currency, SPEC §1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,6 +669,7 @@ class RecoveryReversed:
     rate: float
     commission: int  # negative: minus the attributed commission
     business_date: dt.date  # the business date of the reversal
+    currency: str | None = None
 
 
 TreatmentEvent = (

@@ -321,7 +321,7 @@ def reverse_recovery(state: LoanState, payment_id: str, step: Step) -> LoanState
         event_id=step.id("RecoveryReversed", payment_id), occurred_at=step.occurred_at, case_id=found.case_id,
         loan_id=state.loan_id, agency_id=found.agency_id, work_order_id=found.work_order_id, payment_id=payment_id,
         amount=-found.amount, bucket=found.bucket, rate=found.rate, commission=-found.commission,
-        business_date=step.date,
+        business_date=step.date, currency=state.account.currency if state.account else None,
     ))
     recoveries = tuple(replace(r, reversed=True) if r is found else r for r in state.recoveries)
     state = replace(state, recoveries=recoveries)
@@ -379,6 +379,7 @@ def _attribute(state: LoanState, ctx: Context, step: Step, arrived: str | None) 
             case_id=span.case_id, loan_id=state.loan_id, agency_id=span.agency_id,
             work_order_id=span.work_order_id, payment_id=repayment.payment_id, amount=amount, bucket=span.bucket,
             rate=span.rate, commission=earned, business_date=day,
+            currency=state.account.currency if state.account else None,
         ))
         recovery = Recovery(repayment.payment_id, span.case_id, span.agency_id, span.work_order_id, amount,
                             span.bucket, span.rate, earned, day)
