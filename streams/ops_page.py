@@ -3,8 +3,8 @@
 One static HTML page with its script inline (no external assets: it works on a machine with no
 internet). The page itself holds no data: it is the sign-in form and the script. The browser
 fetches the JSON query API every few seconds (``/health``, ``/agencies``, ``/portfolio``,
-``/agencies/{id}/kpis``, and on a lookup ``/cases/{id}``, ``/cases/{id}/timeline`` and
-``/loans/{loan_id}`` for the debtor), sending ``Authorization: Bearer <token>`` once signed in.
+``/agencies/{id}/kpis``, and on a lookup ``/cases/{id}``, ``/cases/{id}/timeline``,
+``/cases/{id}/treatments`` (its pause and settlement) and ``/loans/{loan_id}`` for the debtor), sending ``Authorization: Bearer <token>`` once signed in.
 
 Signing in: the page asks for a token (or takes it from a ``#token=...`` link, which the demo
 prints: a URL fragment never reaches a server or its logs) and keeps it in ``sessionStorage``:
@@ -108,7 +108,7 @@ PAGE = """<!DOCTYPE html>
     <h2>Case lookup</h2>
     <form id="lookup-form"><input id="case-id" placeholder="case id, e.g. LN-000042:1" autocomplete="off">
       <button type="submit">Look up</button></form>
-    <div class="cols"><div id="case"></div><div id="debtor"></div></div>
+    <div class="cols"><div id="case"></div><div id="debtor"></div><div id="treatments"></div></div>
     <ol class="timeline" id="timeline"></ol>
     <p class="error" id="lookup-error"></p>
   </section>
@@ -325,6 +325,7 @@ async function lookup(caseId) {
     return;
   }
   showDebtor(caseId.slice(0, caseId.lastIndexOf(":")));
+  showTreatments(caseId);
   try {
     const t = await getJson("/cases/" + encodeURIComponent(caseId) + "/timeline");
     if (!t.events.length) list.appendChild(el("li", "no events recorded", "muted"));
@@ -342,6 +343,32 @@ async function lookup(caseId) {
     }
   } catch (e) {
     setText("lookup-error", "timeline: " + e.message);
+  }
+}
+
+async function showTreatments(caseId) {
+  // SPEC §10: the loan's pause and the case's settlement, beside the case.
+  const box = document.getElementById("treatments");
+  box.replaceChildren();
+  try {
+    const t = await getJson("/cases/" + encodeURIComponent(caseId) + "/treatments");
+    const tbody = el("tbody");
+    const until = t.paused_until === "9999-12-31" ? "until resumed" : t.paused_until;
+    tbody.appendChild(row(["paused", t.paused_until ? "yes, " + until : "no"], 1));
+    const s = t.settlement;
+    if (s) {
+      tbody.appendChild(row(["settlement", s.settlement_id + " " + s.status], 1));
+      tbody.appendChild(row(["settlement amount", money(s.amount, t.currency) + " by " + s.pay_by], 1));
+      tbody.appendChild(row(["discount", pct(s.discount)], 1));
+      if (s.approved_by) tbody.appendChild(row(["approved by", s.approved_by + " on " + s.approved_on], 1));
+      if (s.paid_amount) tbody.appendChild(row(["paid towards it", money(s.paid_amount, t.currency)], 1));
+    }
+    const table = el("table");
+    table.id = "treatments-table";
+    table.appendChild(tbody);
+    box.replaceChildren(table);
+  } catch (e) {
+    box.replaceChildren(el("p", "treatments: " + e.message, "error"));
   }
 }
 
