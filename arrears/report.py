@@ -164,6 +164,8 @@ def _empty(message: str) -> str:
 def chart_bucket_series(series: BucketSeries, currency: str) -> str:
     if not series.dates:
         return _empty("No business dates yet.")
+    if not series.buckets:  # business dates but no case yet: nothing to stack
+        return _empty("No cases yet.")
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True)
     colours = [BUCKET_COLOURS.get(b, "#999999") for b in series.buckets]

@@ -4,7 +4,8 @@ One static HTML page with its script inline (no external assets: it works on a m
 internet). The page itself holds no data: it is the sign-in form and the script. The browser
 fetches the JSON query API every few seconds (``/health``, ``/agencies``, ``/portfolio``,
 ``/agencies/{id}/kpis``, and on a lookup ``/cases/{id}``, ``/cases/{id}/timeline``,
-``/cases/{id}/treatments`` (its pause and settlement) and ``/loans/{loan_id}`` for the debtor), sending ``Authorization: Bearer <token>`` once signed in.
+``/cases/{id}/treatments`` (its pause and settlement) and ``/loans/{loan_id}`` for the debtor), sending
+``Authorization: Bearer <token>`` once signed in.
 
 Signing in: the page asks for a token (or takes it from a ``#token=...`` link, which the demo
 prints: a URL fragment never reaches a server or its logs) and keeps it in ``sessionStorage``:

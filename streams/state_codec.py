@@ -22,7 +22,7 @@ from arrears.domain.commission import AgencySpan, Recovery
 from arrears.domain.compliance import ContactRecord
 from arrears.domain.pauses import Pause
 from arrears.domain.settlements import Settlement
-from arrears.domain.state import AgencyTally, LoanState
+from arrears.domain.state import AgencyTally, LoanState, LoanTreatments
 
 from .sequencer import Held, SequencerState, TickMarker
 
@@ -49,11 +49,13 @@ _CODES: dict[str, type] = {
     "K": ContactRecord,
     "W": cases.WorkOrder,
     "J": cases.Hold,
-    # SPEC §10 treatments
+    # SPEC §10 treatments (the upper-case letters are all taken now; "b", "@", "%", "#" are not codes)
     "B": Pause,
     "N": Settlement,
     "F": AgencySpan,
     "Z": Recovery,
+    "D": LoanTreatments,
+    "c": cases.CaseTreatment,
 }
 _BY_CLASS = {cls: code for code, cls in _CODES.items()}
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _CODES.values()}

@@ -70,6 +70,21 @@ class AgencyTally:
 
 
 @dataclass(frozen=True, slots=True)
+class LoanTreatments:
+    """What SPEC §10 keeps of a loan: one field of LoanState, absent for the many loans without any."""
+
+    pauses: tuple[Pause, ...] = ()  # every PauseDelinquency, with the resume that ended it early
+    paused_until: dt.date | None = None  # the last day of the pause in effect at the last step; None: not paused
+    settled_by: str | None = None  # the settlement that paid the loan off: no later case opens
+    agency_spans: tuple[AgencySpan, ...] = ()  # which agency held which case, in business dates
+    recoveries: tuple[Recovery, ...] = ()  # repayments attributed to agencies
+    recoveries_judged_before: dt.date | None = None  # repayments valued before this date were attributed
+
+
+NO_TREATMENTS = LoanTreatments()
+
+
+@dataclass(frozen=True, slots=True)
 class LoanState:
     """Everything the processor keeps about one loan."""
 
@@ -91,13 +106,41 @@ class LoanState:
     tallies: tuple[AgencyTally, ...] = ()
     journal_len: int = 0  # records in the loan's audit journal (kept by the processor, not the rules)
     flagged: frozenset[str] = frozenset()  # "<contact event id>|<rule>" budget violations already emitted
-    # §10 treatments (arrears.domain.treatments)
-    pauses: tuple[Pause, ...] = ()  # every PauseDelinquency, with the resume that ended it early
-    paused_until: dt.date | None = None  # the last day of the pause in effect at the last step; None: not paused
-    settled_by: str | None = None  # the settlement that paid the loan off: no later case opens
-    agency_spans: tuple[AgencySpan, ...] = ()  # which agency held which case, in business dates
-    recoveries: tuple[Recovery, ...] = ()  # repayments attributed to agencies
-    recoveries_judged_before: dt.date | None = None  # repayments valued before this date were attributed
+    treatments: LoanTreatments | None = None  # §10 (arrears.domain.treatments); None for most loans
+
+    # §10: the treatments' fields, read through the one LoanState field that holds them
+    @property
+    def treated(self) -> LoanTreatments:
+        return self.treatments or NO_TREATMENTS
+
+    @property
+    def pauses(self) -> tuple[Pause, ...]:
+        return self.treated.pauses
+
+    @property
+    def paused_until(self) -> dt.date | None:
+        return self.treated.paused_until
+
+    @property
+    def settled_by(self) -> str | None:
+        return self.treated.settled_by
+
+    @property
+    def agency_spans(self) -> tuple[AgencySpan, ...]:
+        return self.treated.agency_spans
+
+    @property
+    def recoveries(self) -> tuple[Recovery, ...]:
+        return self.treated.recoveries
+
+    @property
+    def recoveries_judged_before(self) -> dt.date | None:
+        return self.treated.recoveries_judged_before
+
+    def with_treatments(self, **changes: object) -> LoanState:
+        """The state with these §10 fields changed."""
+        treated = replace(self.treated, **changes)  # type: ignore[arg-type]
+        return replace(self, treatments=None if treated == NO_TREATMENTS else treated)
 
     @property
     def open_case(self) -> Case | None:

@@ -52,7 +52,7 @@ def contract_problem(event: ev.InputEvent) -> str | None:
 def apply_pause(state: LoanState, command: ev.PauseDelinquency, ctx: Context, step: Step) -> LoanState:
     """Record a pause; its effect on DPD (a backdated one included) applies at once."""
     pause = pz.Pause(command.event_id, command.from_date, command.until_date, command.reason, command.requested_by)
-    state = replace(state, pauses=(*state.pauses, pause))
+    state = state.with_treatments(pauses=(*state.pauses, pause))
     if ctx.business_date is None:
         return state  # before the first tick no case exists and no figure is due: recorded only
     fig = state.figures(ctx.business_date, ctx.rules.buckets)
@@ -73,7 +73,7 @@ def apply_resume(state: LoanState, command: ev.ResumeDelinquency, ctx: Context, 
     if pauses is None:
         step.reject(command, f"loan {state.loan_id} has no pause that reaches {command.on_date}", NOT_PAUSED)
         return state
-    state = replace(state, pauses=pauses)
+    state = state.with_treatments(pauses=pauses)
     if ctx.business_date is None:
         return state
     fig = state.figures(ctx.business_date, ctx.rules.buckets)
@@ -100,15 +100,15 @@ def _refigure(state: LoanState, fig: Figures) -> LoanState:
 def _follow_pause(state: LoanState, fig: Figures, ctx: Context, step: Step, resumed_by: str | None) -> LoanState:
     """After the pauses changed: recall a case that is now paused, free one that no longer is."""
     now = pz.paused_until(state.pauses, step.date)
-    state = replace(state, paused_until=now)
+    state = state.with_treatments(paused_until=now)
     case = state.open_case
     if case is None:
         return state
     if now is not None:
         if case.paused_until is None:
             case = recall(state, case, "HOLD", step)
-        return replace(state, case=replace(case, paused_until=now))
-    case = replace(case, paused_until=None)
+        return replace(state, case=case.with_treatment(paused_until=now))
+    case = case.with_treatment(paused_until=None)
     # Not paused today: the agency hears of the new figures, or the case goes to one again.
     state, case = keep_agency_current(state, case, fig, ctx, step, at_tick=False)
     return replace(state, case=case)
@@ -123,7 +123,7 @@ def tick_pauses(state: LoanState, ctx: Context, step: Step) -> LoanState:
     now = pz.paused_until(state.pauses, step.date)
     if before == now:
         return state
-    state = replace(state, paused_until=now)
+    state = state.with_treatments(paused_until=now)
     case = state.open_case
     if now is None and before is not None:
         on_date = before + dt.timedelta(days=1)
@@ -138,7 +138,7 @@ def tick_pauses(state: LoanState, ctx: Context, step: Step) -> LoanState:
         return state
     if now is not None and case.paused_until is None:
         case = recall(state, case, "HOLD", step)
-    return replace(state, case=replace(case, paused_until=now))
+    return replace(state, case=case.with_treatment(paused_until=now))
 
 
 def is_paused(state: LoanState) -> bool:
@@ -160,7 +160,7 @@ def propose_settlement(state: LoanState, case: Case, result: ev.SettlementPropos
     """Decide a proposal from the agency that held the case at its time (the caller checked)."""
     number = case.settlements_proposed + 1
     settlement_id = f"{case.case_id}:S{number}"
-    case = replace(case, settlements_proposed=number)
+    case = case.with_treatment(settlements_proposed=number)
     fig = state.figures(step.date, ctx.rules.buckets)
     outstanding = fig.outstanding_amount
     share = st.discount(result.amount, outstanding) if outstanding > 0 else Fraction(0)
@@ -194,7 +194,7 @@ def propose_settlement(state: LoanState, case: Case, result: ev.SettlementPropos
             agency_id=settlement.agency_id, amount=settlement.amount, pay_by=settlement.pay_by,
             discount=settlement.discount,
         ))
-    return state.with_case(replace(case, settlement=settlement))
+    return state.with_case(case.with_treatment(settlement=settlement))
 
 
 def decide_settlement(state: LoanState, command: ev.SettlementDecision, ctx: Context, step: Step) -> LoanState:
@@ -220,7 +220,7 @@ def decide_settlement(state: LoanState, command: ev.SettlementDecision, ctx: Con
         settlement = replace(settlement, status=st.REJECTED)
         _reject(state, case.case_id, settlement.settlement_id, settlement.agency_id, settlement.amount,
                 settlement.discount, st.BY_PERSON, command.decided_by, step, command.event_id)
-    return state.with_case(replace(case, settlement=settlement))
+    return state.with_case(case.with_treatment(settlement=settlement))
 
 
 def _approved(state: LoanState, case_id: str, settlement: st.Settlement, step: Step) -> None:
@@ -263,7 +263,7 @@ def fulfil(state: LoanState, step: Step) -> tuple[LoanState, str | None]:
         paid_amount=paid,
     ))
     done = replace(settlement, status=st.FULFILLED, paid_amount=paid)
-    state = replace(state.with_case(replace(case, settlement=done)), settled_by=settlement.settlement_id)
+    state = state.with_case(case.with_treatment(settlement=done)).with_treatments(settled_by=settlement.settlement_id)
     return state, settlement.settlement_id if case.is_open else None
 
 
@@ -275,7 +275,7 @@ def on_case_closed(state: LoanState, case: Case, step: Step) -> Case:
         return case
     _reject(state, case.case_id, settlement.settlement_id, settlement.agency_id, settlement.amount,
             settlement.discount, st.CASE_CLOSED, None, step, "closed")
-    return replace(case, settlement=replace(settlement, status=st.REJECTED))
+    return case.with_treatment(settlement=replace(settlement, status=st.REJECTED))
 
 
 def tick_settlement(state: LoanState, step: Step) -> LoanState:
@@ -288,7 +288,7 @@ def tick_settlement(state: LoanState, step: Step) -> LoanState:
     if settlement.status == st.PENDING:
         _reject(state, case.case_id, settlement.settlement_id, settlement.agency_id, settlement.amount,
                 settlement.discount, st.EXPIRED, None, step, "expired")
-        return state.with_case(replace(case, settlement=replace(settlement, status=st.REJECTED)))
+        return state.with_case(case.with_treatment(settlement=replace(settlement, status=st.REJECTED)))
     paid = st.paid_towards(settlement, state.repayments)
     step.emit(ev.SettlementBroken(
         event_id=step.id("SettlementBroken", settlement.settlement_id), occurred_at=step.occurred_at,
@@ -296,7 +296,7 @@ def tick_settlement(state: LoanState, step: Step) -> LoanState:
         settlement_id=settlement.settlement_id, agency_id=settlement.agency_id, amount=settlement.amount,
         paid_amount=paid,
     ))
-    return state.with_case(replace(case, settlement=replace(settlement, status=st.BROKEN, paid_amount=paid)))
+    return state.with_case(case.with_treatment(settlement=replace(settlement, status=st.BROKEN, paid_amount=paid)))
 
 
 def settlement_policy(ctx: Context, bucket: str, outstanding: int) -> ev.SettlementPolicyTerms | None:
@@ -324,7 +324,7 @@ def reverse_recovery(state: LoanState, payment_id: str, step: Step) -> LoanState
         business_date=step.date, currency=state.account.currency if state.account else None,
     ))
     recoveries = tuple(replace(r, reversed=True) if r is found else r for r in state.recoveries)
-    state = replace(state, recoveries=recoveries)
+    state = state.with_treatments(recoveries=recoveries)
     return state.with_tally(found.agency_id, attributed=-found.amount, commission=-found.commission)
 
 
@@ -348,7 +348,7 @@ def _track_spans(state: LoanState, ctx: Context, step: Step) -> LoanState:
                 if span.work_order_id == output.work_order_id and span.end is None:
                     spans[i] = replace(span, end=end)
                     changed = True
-    return replace(state, agency_spans=tuple(spans)) if changed else state
+    return state.with_treatments(agency_spans=tuple(spans)) if changed else state
 
 
 def _attribute(state: LoanState, ctx: Context, step: Step, arrived: str | None) -> LoanState:
@@ -383,11 +383,11 @@ def _attribute(state: LoanState, ctx: Context, step: Step, arrived: str | None) 
         ))
         recovery = Recovery(repayment.payment_id, span.case_id, span.agency_id, span.work_order_id, amount,
                             span.bucket, span.rate, earned, day)
-        state = replace(state, recoveries=(*state.recoveries, recovery))
+        state = state.with_treatments(recoveries=(*state.recoveries, recovery))
         state = state.with_tally(span.agency_id, attributed=amount, commission=earned)
         attributed.add(repayment.payment_id)
     if moved:
-        state = replace(state, recoveries_judged_before=today)
+        state = state.with_treatments(recoveries_judged_before=today)
     return state
 
 

@@ -42,6 +42,8 @@ NOT_RUN = {
     "arrears fineract-bridge --schemas /opt/": "runs until stopped; tests/e2e/test_fineract_story.py runs the bridge",
     "arrears dlq list agency.results": "needs dead letters at those offsets; tests/integration/test_dlq_cli.py "
                                        "runs list, show and replay on dead letters it writes",
+    "arrears pause L-7": "needs cases with a settlement pending and recoveries; tests/e2e/test_treatments_e2e.py "
+                         "runs pause, resume, settlement approve and statement through the CLI",
 }
 #: Blocks run by the test below, found the same way.
 RUN = (
