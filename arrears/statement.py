@@ -149,6 +149,11 @@ def _rate(rate: float) -> str:
     return f"{rate:g}"
 
 
+def _percent(rate: float) -> str:
+    """A rate for people: 0.15 -> 15%, 0.125 -> 12.5%."""
+    return f"{rate * 100:.4g}%"
+
+
 # --------------------------------------------------------------------------- CSV
 def render_csv(statement: Statement) -> str:
     """One row per line (money in minor units, as on the topic), then one TOTAL row per currency."""
@@ -204,12 +209,12 @@ def render_html(statement: Statement, lender: str = "") -> str:
         tiles += [(f"net recovered ({currency})", money(amount, currency)),
                   (f"commission due ({currency})", money(commission, currency))]
     tiles_html = "".join(f"<div class='tile'><b>{_e(v)}</b><span>{_e(k)}</span></div>" for k, v in tiles)
-    sub_rows = "".join(_row([(s.bucket, False), (_rate(s.rate), True), (s.repayments, True), (s.reversals, True),
+    sub_rows = "".join(_row([(s.bucket, False), (_percent(s.rate), True), (s.repayments, True), (s.reversals, True),
                              (money(s.amount, s.currency), True), (money(s.commission, s.currency), True)])
                        for s in statement.subtotals())
     detail_rows = "".join(_row([
         (line.business_date.isoformat(), False), ("reversal" if line.kind == "reversal" else "repayment", False),
-        (line.case_id, False), (line.payment_id, False), (line.bucket, False), (_rate(line.rate), True),
+        (line.case_id, False), (line.payment_id, False), (line.bucket, False), (_percent(line.rate), True),
         (money(line.amount, line.currency), True), (money(line.commission, line.currency), True),
     ], "reversal" if line.kind == "reversal" else "") for line in statement.lines)
     foot = "".join(_row([("Total", False), (currency, False), ("", False), ("", False), ("", False), ("", False),
