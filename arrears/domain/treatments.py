@@ -204,10 +204,12 @@ def decide_settlement(state: LoanState, command: ev.SettlementDecision, ctx: Con
     settlement = case.settlement if case is not None else None
     if case is None or settlement is None or settlement.settlement_id != command.settlement_id \
             or settlement.status != st.PENDING:
-        where = settlement.status.lower() if settlement is not None and \
-            settlement.settlement_id == command.settlement_id else "unknown"
-        step.reject(command, f"settlement {command.settlement_id} of case {command.case_id} is not pending "
-                             f"({where})", NOT_PENDING)
+        if settlement is not None and settlement.settlement_id == command.settlement_id:
+            why = f"it is {settlement.status}"
+        else:
+            why = "it is not the case's current settlement" if case is not None else "no such case"
+        step.reject(command, f"settlement {command.settlement_id} of case {command.case_id} is not pending: {why}",
+                    NOT_PENDING)
         return state
     if command.decided_by == settlement.agency_id:
         step.reject(command, f"{command.decided_by} proposed settlement {command.settlement_id}: the agency "
