@@ -309,3 +309,59 @@ def test_the_same_inputs_replayed_into_a_fresh_book_give_the_same_records() -> N
     assert first == second
     assert {type(o).__name__ for o in first} >= {"SettlementApproved", "DelinquencyPaused", "RecoveryAttributed",
                                                    "RecoveryReversed", "DelinquencyResumed", "SettlementBroken"}
+
+
+def test_a_release_while_the_loan_is_paused_leaves_the_case_with_no_agency_until_the_pause_ends() -> None:
+    b = book()
+    _, work_order = m2_case(b)
+    dispute = ev.DisputeRaised("dispute-1", now(), work_order.agency_id, work_order.case_id,
+                               work_order.work_order_id, "not mine")
+    run(b, dispute, pause("2026-02-14", "2026-02-20"))
+    out = run(b, ev.ReleaseCase("release-1", now(), work_order.case_id, "L1", "ops", "resolved"))
+    assert of(out, ev.CaseReleased) and not of(out, ev.CaseAssigned)
+    assert of(run(b, tick("2026-02-21")), ev.CaseAssigned)
+
+
+def test_a_pending_settlement_expires_after_pay_by_and_ends_with_a_case_that_cures() -> None:
+    b = book()
+    _, work_order = m2_case(b)
+    run(b, tick("2026-03-20"))  # M3: 20% waits for a person
+    order = b.store.get("L1").case.assignment
+    held = (order.agency_id, order.work_order_id)
+    run(b, propose(held, 16_000, "2026-03-25"))
+    (expired,) = of(run(b, tick("2026-03-26")), ev.SettlementRejected)
+    assert (expired.reason, expired.rejected_by) == ("EXPIRED", None)
+    run(b, propose(held, 16_000, "2026-04-10"))
+    out = run(b, repayment("P1", 20_000, value_date="2026-03-26"))
+    assert of(out, ev.CaseClosed)[0].reason == "CURED"
+    assert [r.reason for r in of(out, ev.SettlementRejected)] == ["CASE_CLOSED"]
+
+
+def test_a_proposal_made_while_the_agency_held_the_case_but_reported_after_it_closed_is_rejected_case_closed(
+) -> None:
+    b = book()
+    _, work_order = m2_case(b)
+    made = now()
+    run(b, repayment("P1", 10_000, value_date="2026-02-14"))  # cured
+    late = ev.SettlementProposed("late-offer", made, work_order.agency_id, work_order.case_id,
+                                 work_order.work_order_id, 9_000, D("2026-02-28"))
+    (rejected,) = of(run(b, late), ev.SettlementRejected)
+    assert rejected.reason == "CASE_CLOSED"
+    after = ev.SettlementProposed("after-offer", now(), work_order.agency_id, work_order.case_id,
+                                  work_order.work_order_id, 9_000, D("2026-02-28"))
+    assert of(run(b, after), ev.Rejected)[0].reason == "NOT_ASSIGNED"  # made after the close
+
+
+def test_the_day_of_a_handover_counts_for_the_agency_taking_over() -> None:
+    b = book()
+    _, work_order = m2_case(b)
+    returned = ev.CaseReturned("return-1", now(), work_order.agency_id, work_order.case_id,
+                               work_order.work_order_id, "unreachable")
+    out = run(b, tick("2026-02-20"), returned)
+    (taken,) = of(out, ev.CaseAssigned)
+    assert taken.agency_id != work_order.agency_id
+    out = run(b, repayment("P1", 1_000, value_date="2026-02-20"), repayment("P0", 1_000, value_date="2026-02-19"))
+    assert [r.payment_id for r in of(out, ev.RecoveryAttributed)] == ["P0"]  # its day is over: at once
+    out += run(b, tick("2026-02-21"))
+    by_payment = {r.payment_id: r.agency_id for r in of(out, ev.RecoveryAttributed)}
+    assert by_payment == {"P1": taken.agency_id, "P0": work_order.agency_id}
