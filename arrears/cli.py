@@ -330,7 +330,7 @@ def _load_plugins() -> None:
     """Import the modules that register the commands of the other packages."""
     import importlib
 
-    for module in ("streams.cli", "consumers.cli", "producers.cli", "arrears.bench"):
+    for module in ("streams.cli", "streams.treatment_cli", "consumers.cli", "producers.cli", "arrears.bench"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

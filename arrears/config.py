@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from .domain.allocation import AgencyTerms, AllocationRules
 from .domain.buckets import DEFAULT_BUCKETS, BucketScheme
+from .domain.commission import CommissionRates
 from .domain.compliance_profiles import PROFILES, ContactPolicy
+from .domain.settlements import SettlementTerms
 from .domain.state import Rules
 from .errors import ConfigError
 
@@ -116,6 +118,9 @@ def _check_zone(value: str) -> str:
 Transport = Annotated[WebhookTransport | FilesTransport, Field(discriminator="type")]
 
 
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]  # a fraction: 0.15 is 15%
+
+
 class Agency(_Frozen):
     id: str
     buckets: tuple[str, ...] = Field(min_length=1)
@@ -123,6 +128,8 @@ class Agency(_Frozen):
     weight: int = Field(default=1, ge=1)
     assignment_days: int = Field(default=30, ge=1)
     transport: Transport
+    # SPEC §10: commission rate by bucket (the case's bucket when it was assigned); none: 0.
+    commission: dict[str, Share] = Field(default_factory=dict)
 
     @field_validator("id")
     @classmethod
@@ -162,6 +169,13 @@ class Policy(_Frozen):
         """The profile's numbers with this config's overrides applied."""
         overrides = {k: v for k, v in self.model_dump(exclude={"profile"}).items() if v is not None}
         return PROFILES[self.profile].with_overrides(**overrides)
+
+
+class Settlements(_Frozen):
+    """SPEC §10: the discounts agencies may settle for, by the case's bucket, and maker-checker."""
+
+    max_discount: dict[str, Share] = Field(default_factory=dict)  # a bucket not listed: no settlements
+    approval_above: Share | None = None  # discounts above this need a person's approval; None: none do
 
 
 Scope = Literal["read", "pii", "act"]
@@ -205,6 +219,7 @@ class ArrearsConfig(_Frozen):
     internal_buckets: tuple[str, ...] = ()
     agencies: tuple[Agency, ...] = ()
     policy: Policy = Policy()
+    settlements: Settlements = Settlements()
     api: Api = Api()
 
     @model_validator(mode="after")
@@ -224,6 +239,16 @@ class ArrearsConfig(_Frozen):
                     raise ValueError(
                         f"agencies[{i}].buckets[{j}]: unknown bucket {name!r} (known: {', '.join(scheme.names)})"
                     )
+            for name in agency.commission:
+                if name not in known:
+                    raise ValueError(
+                        f"agencies[{i}].commission.{name}: unknown bucket {name!r} (known: {', '.join(scheme.names)})"
+                    )
+        for name in self.settlements.max_discount:
+            if name not in known:
+                raise ValueError(
+                    f"settlements.max_discount.{name}: unknown bucket {name!r} (known: {', '.join(scheme.names)})"
+                )
         return self
 
     @field_validator("buckets")
@@ -245,8 +270,11 @@ class ArrearsConfig(_Frozen):
             internal_buckets=frozenset(self.internal_buckets),
             partitions=partitions,
         )
+        settlements = SettlementTerms(tuple(sorted(self.settlements.max_discount.items())),
+                                      self.settlements.approval_above)
+        commission = CommissionRates(tuple((a.id, tuple(sorted(a.commission.items()))) for a in self.agencies))
         return Rules(buckets=self.bucket_scheme(), grace_days=self.grace_days, allocation=allocation,
-                     policy=self.policy.contact_policy())
+                     policy=self.policy.contact_policy(), settlements=settlements, commission=commission)
 
     def agency(self, agency_id: str) -> Agency:
         for agency in self.agencies:

@@ -14,6 +14,9 @@ MAPPING_ERROR = "MAPPING_ERROR"  # a bridged upstream event that cannot be mappe
 INVALID_BARRIER = "INVALID_BARRIER"  # a tick whose barrier names an offset, topic or partition that does not exist
 FUTURE_TIME = "FUTURE_TIME"  # a result timed later than its Kafka timestamp plus the allowed clock skew
 NOT_HELD = "NOT_HELD"  # a ReleaseCase for a case that is not on hold (arrears.domain.state raises it)
+NOT_PAUSED = "NOT_PAUSED"  # a ResumeDelinquency for a loan with no pause that reaches its on_date (§10)
+NOT_PENDING = "NOT_PENDING"  # an Approve/RejectSettlement for a settlement that is not pending (§10)
+MAKER_CHECKER = "MAKER_CHECKER"  # an Approve/RejectSettlement decided by the agency that proposed it (§10)
 
 #: Every ``dlq.reason`` any Arrears consumer writes, with what it means for an operator.
 #: docs/operating.md lists them; a test keeps the two, and the code's constants, in step.
@@ -26,6 +29,9 @@ REASONS: dict[str, str] = {
     UNEXPECTED_TYPE: "a valid record on a topic that does not carry its type",
     NOT_ASSIGNED: "an agency result for a case the agency did not hold at the result's time (not to be replayed)",
     NOT_HELD: "a ReleaseCase for a case that is not on hold when the processor applies it",
+    NOT_PAUSED: "a ResumeDelinquency for a loan with no pause that reaches its on_date",
+    NOT_PENDING: "an ApproveSettlement or RejectSettlement for a settlement that is not (or no longer) pending",
+    MAKER_CHECKER: "an ApproveSettlement or RejectSettlement decided by the agency that proposed the settlement",
     DELIVERY_FAILED: "an adapter could not deliver a work order within its retry budget",
     MAPPING_ERROR: "a Fineract event the bridge cannot map to contract records",
     INVALID_BARRIER: "a tick whose barrier names a topic, partition or offset that does not exist (the tick is "

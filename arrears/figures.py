@@ -8,7 +8,10 @@ partition per loan guarantees it). It reads:
 - ``collections.case-state``: the latest snapshot per case (its status at the end);
 - ``collections.compliance``: violations by rule and agency;
 - ``agency.results``: contacts, promises, disputes and returns, by agency;
+- ``collections.recoveries``: repayments attributed to agencies and their commission (SPEC §10);
 - ``calendar.business-date``: the business dates of the run.
+
+``collections.cases`` also carries the treatments of SPEC §10: pauses and settlements.
 
 Nothing here reads a clock or a topic. Values are decoded records (dates as ``dt.date``) or their
 JSON form (dates as strings); both are accepted.
@@ -80,6 +83,36 @@ class AgencyStats:
     returns: int = 0
     violations: int = 0
     debtors: set[str] = field(default_factory=set)  # every debtor the agency was ever given
+    attributed: int = 0  # §10: net repayments attributed to the agency (collections.recoveries)
+    commission: int = 0  # §10: net commission on them
+    attributions: int = 0  # repayments attributed (reversals not subtracted)
+
+
+@dataclass
+class SettlementTrack:
+    """What the figures keep of one settlement (SPEC §10)."""
+
+    agency: str
+    amount: int
+    discount: float
+    outcome: str = "PROPOSED"  # PENDING, APPROVED, REJECTED, FULFILLED, BROKEN
+    approved: bool = False
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class SettlementSummary:
+    """Settlements over the run: how many reached each stage, and the discount the lender gave."""
+
+    proposed: int
+    pending: int  # waited for a person at some point
+    approved: int
+    rejected: int
+    fulfilled: int
+    broken: int
+    open: int  # approved or pending, neither fulfilled nor broken yet
+    average_discount: float | None  # over approved settlements
+    fulfilled_amount: int
 
 
 @dataclass(frozen=True)
@@ -105,6 +138,8 @@ class AgencyKpis:
     violations_per_100_contacts: float
     debtors_assigned: int = 0  # distinct debtors ever given to the agency
     debtors_held: int = 0  # distinct debtors whose open cases the agency holds now
+    recoveries_attributed: int = 0  # §10: net of reversals, from collections.recoveries
+    commission: int = 0  # §10: net of reversals
 
 
 @dataclass(frozen=True)
@@ -167,6 +202,9 @@ class Figures:
         self.records: Counter[str] = Counter()
         self.currency = "CNY"
         self._seen: set[Any] = set()
+        self.settlements: dict[str, SettlementTrack] = {}  # §10, by settlement id
+        self.pauses: dict[str, tuple[str, dt.date | None]] = {}  # §10: loan -> ("PAUSED"/"RESUMED", until)
+        self.paused_loans: set[str] = set()  # loans paused at some point of the run
 
     # ------------------------------------------------------------------ folding
     def add(self, name: str, value: Mapping[str, Any]) -> None:
@@ -313,6 +351,47 @@ class Figures:
     def _on_CaseReturned(self, v: Mapping[str, Any]) -> None:
         self.agencies[str(v["agency_id"])].returns += 1
 
+    # ---- §10 treatments and agency economics
+    def _on_RecoveryAttributed(self, v: Mapping[str, Any]) -> None:
+        stats = self.agencies[str(v["agency_id"])]
+        stats.attributed += int(v["amount"])
+        stats.commission += int(v["commission"])
+        stats.attributions += 1
+
+    def _on_RecoveryReversed(self, v: Mapping[str, Any]) -> None:
+        stats = self.agencies[str(v["agency_id"])]
+        stats.attributed += int(v["amount"])  # negative
+        stats.commission += int(v["commission"])
+
+    def _settlement(self, v: Mapping[str, Any]) -> SettlementTrack:
+        return self.settlements.setdefault(str(v["settlement_id"]), SettlementTrack(
+            str(v["agency_id"]), int(v["amount"]), float(v.get("discount") or 0.0)))
+
+    def _on_SettlementApproved(self, v: Mapping[str, Any]) -> None:
+        track = self._settlement(v)
+        track.outcome, track.approved = "APPROVED", True
+
+    def _on_SettlementPending(self, v: Mapping[str, Any]) -> None:
+        track = self._settlement(v)
+        track.outcome, track.pending = "PENDING", True
+
+    def _on_SettlementRejected(self, v: Mapping[str, Any]) -> None:
+        self._settlement(v).outcome = "REJECTED"
+
+    def _on_SettlementFulfilled(self, v: Mapping[str, Any]) -> None:
+        self._settlement(v).outcome = "FULFILLED"
+
+    def _on_SettlementBroken(self, v: Mapping[str, Any]) -> None:
+        self._settlement(v).outcome = "BROKEN"
+
+    def _on_DelinquencyPaused(self, v: Mapping[str, Any]) -> None:
+        loan = str(v["loan_id"])
+        self.paused_loans.add(loan)
+        self.pauses[loan] = ("PAUSED", as_date(v.get("until_date")))
+
+    def _on_DelinquencyResumed(self, v: Mapping[str, Any]) -> None:
+        self.pauses[str(v["loan_id"])] = ("RESUMED", None)
+
     def _on_CaseState(self, v: Mapping[str, Any]) -> None:
         case_id = str(v["case_id"])
         known = self.states.get(case_id)
@@ -421,8 +500,31 @@ class Figures:
                 violations_per_100_contacts=100 * _ratio(s.violations, s.contacts),
                 debtors_assigned=len(s.debtors),
                 debtors_held=len(debtors_held.get(agency_id, ())),
+                recoveries_attributed=s.attributed,
+                commission=s.commission,
             ))
         return out
+
+    def settlement_summary(self) -> SettlementSummary:
+        tracks = list(self.settlements.values())
+        approved = [t for t in tracks if t.approved]
+        return SettlementSummary(
+            proposed=len(tracks),
+            pending=sum(t.pending for t in tracks),
+            approved=len(approved),
+            rejected=sum(t.outcome == "REJECTED" for t in tracks),
+            fulfilled=sum(t.outcome == "FULFILLED" for t in tracks),
+            broken=sum(t.outcome == "BROKEN" for t in tracks),
+            open=sum(t.outcome in ("APPROVED", "PENDING") for t in tracks),
+            average_discount=sum(t.discount for t in approved) / len(approved) if approved else None,
+            fulfilled_amount=sum(t.amount for t in tracks if t.outcome == "FULFILLED"),
+        )
+
+    def paused_now(self) -> int:
+        """Loans whose last pause record says paused, and not past its until_date at the run's last date."""
+        today = self.business_date
+        return sum(1 for state, until in self.pauses.values()
+                   if state == "PAUSED" and (until is None or today is None or until >= today))
 
     def roll_matrix(self) -> RollMatrix:
         counts: defaultdict[str, Counter[str]] = defaultdict(Counter)

@@ -31,7 +31,7 @@ AGENCY_COLOURS = ("#3b6ea5", "#e08a2e", "#4f9a5d", "#8f5aa8", "#c0504d", "#6b6b6
 
 def report_topics(settings: Settings) -> list[str]:
     t = settings.topics
-    return [t.cases, t.case_state, t.compliance, t.agency_results, t.business_date]
+    return [t.cases, t.case_state, t.compliance, t.agency_results, t.recoveries, t.business_date]
 
 
 def collect(settings: Settings, timeout: float = 120.0) -> Figures:
@@ -89,7 +89,17 @@ def deployment_parameters(settings: Settings) -> dict[str, str]:
             for a in config.agencies
         ) or "(none)",
         "contact policy": config.policy.profile,
+        "settlements": _settlement_terms(config.settlements.max_discount, config.settlements.approval_above),
+        "commission": "; ".join(f"{a.id}: " + ", ".join(f"{b} {r:.0%}" for b, r in a.commission.items())
+                                for a in config.agencies if a.commission) or "(none)",
     }
+
+
+def _settlement_terms(max_discount: Mapping[str, float], approval_above: float | None) -> str:
+    if not max_discount:
+        return "(none)"
+    limits = ", ".join(f"{bucket} ≤ {share:.0%}" for bucket, share in max_discount.items())
+    return limits + (f"; a person approves above {approval_above:.0%}" if approval_above is not None else "")
 
 
 # --------------------------------------------------------------------------- formatting
@@ -154,6 +164,8 @@ def _empty(message: str) -> str:
 def chart_bucket_series(series: BucketSeries, currency: str) -> str:
     if not series.dates:
         return _empty("No business dates yet.")
+    if not series.buckets:  # business dates but no case yet: nothing to stack
+        return _empty("No cases yet.")
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True)
     colours = [BUCKET_COLOURS.get(b, "#999999") for b in series.buckets]
@@ -243,6 +255,45 @@ def chart_outcomes(outcomes: Mapping[str, int]) -> str:
     return _svg(fig)
 
 
+# --------------------------------------------------------------------------- §10
+def treatments_html(figures: Figures, kpis: Sequence[AgencyKpis], currency: str) -> str:
+    """Recoveries and commission per agency, settlements and pauses (SPEC §10)."""
+    s = figures.settlement_summary()
+    recovery_rows = [
+        (k.agency_id, money(k.recoveries_attributed, currency), money(k.commission, currency),
+         percent(k.commission / k.recoveries_attributed) if k.recoveries_attributed else "—")
+        for k in kpis
+    ]
+    tiles = [
+        ("settlements proposed", f"{s.proposed:,}"),
+        ("approved", f"{s.approved:,}"),
+        ("waited for a person", f"{s.pending:,}"),
+        ("rejected", f"{s.rejected:,}"),
+        ("fulfilled", f"{s.fulfilled:,}"),
+        ("broken", f"{s.broken:,}"),
+        ("average discount approved", percent(s.average_discount)),
+        ("paid off by settlement", money(s.fulfilled_amount, currency)),
+        ("loans paused", f"{len(figures.paused_loans):,}"),
+        ("paused now", f"{figures.paused_now():,}"),
+    ]
+    tiles_html = "".join(f"<div class='tile'><b>{_esc(v)}</b><span>{_esc(k)}</span></div>" for k, v in tiles)
+    return "\n".join([
+        "<h2>Recoveries and commission</h2>",
+        _table(["agency", "recovered (attributed)", "commission", "effective rate"], recovery_rows)
+        if recovery_rows else _empty("No agencies."),
+        "<p class='note'>From collections.recoveries: every repayment valued on a day an agency held the case, "
+        "net of reversals, and the commission at the agency's rate for the case's bucket at assignment (the "
+        "query API's KPIs recoveries_attributed and commission, and the agencies' monthly statements, add up "
+        "the same records).</p>",
+        "<h2>Settlements and pauses</h2>",
+        f"<div class='tiles'>{tiles_html}</div>",
+        "<p class='note'>Settlements: discounted payoffs proposed by the agencies, decided by the configured "
+        "limits (and by a person above the approval threshold), fulfilled by repayments valued up to their "
+        "pay-by date (the case closes paid off) or broken the day after it. Loans paused: delinquency paused "
+        "for a hardship at some point of the run (paused days do not count towards DPD).</p>",
+    ])
+
+
 # --------------------------------------------------------------------------- page
 CSS = """
 body { font-family: -apple-system, "Segoe UI", "Noto Sans", "Helvetica Neue", Arial, sans-serif;
@@ -298,6 +349,7 @@ def render_html(figures: Figures, parameters: Mapping[str, str], agencies: Seque
          f"{k.violations_per_100_contacts:.2f}")
         for k in kpis
     ]
+    treatments = treatments_html(figures, kpis, currency)
     by_rule_agency = figures.violations_by_rule_and_agency()
     violation_rows = [
         (rule, *(f"{by_rule_agency[rule].get(a, 0):,}" for a in agency_ids), f"{sum(by_rule_agency[rule].values()):,}")
@@ -315,7 +367,8 @@ def render_html(figures: Figures, parameters: Mapping[str, str], agencies: Seque
         f"<style>{CSS}</style></head><body>",
         "<h1>Arrears run report</h1>",
         f"<p class='sub'>Business dates {_esc(span)}. Generated {_esc(generated)} from the topics "
-        "collections.cases, collections.case-state, collections.compliance and agency.results.</p>",
+        "collections.cases, collections.case-state, collections.compliance, collections.recoveries and "
+        "agency.results.</p>",
         f"<div class='tiles'>{tiles_html}</div>",
         "<h2>Delinquency by bucket over business dates</h2>",
         chart_bucket_series(series, currency),
@@ -339,6 +392,7 @@ def render_html(figures: Figures, parameters: Mapping[str, str], agencies: Seque
         "broken). Recovered: the drop in overdue amount while the agency held the case (the API counts "
         "repayments instead, which may exceed what was overdue). Cure rate: cases cured while the agency "
         "held them / cases assigned. Holds: disputes, complaints and cease-contact requests.</p>",
+        treatments,
         "<h2>Compliance violations by rule and agency</h2>",
         chart_violations(by_rule_agency, agency_ids),
         _table(["rule", *agency_ids, "total"], violation_rows) if violation_rows else "",

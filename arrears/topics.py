@@ -22,10 +22,17 @@ INPUT_ROUTES = {
     "CeaseContactRequested": "agency.results",
     "CaseReturned": "agency.results",
     "ReleaseCase": "collections.commands",
+    # SPEC §10
+    "SettlementProposed": "agency.results",
+    "PauseDelinquency": "collections.commands",
+    "ResumeDelinquency": "collections.commands",
+    "ApproveSettlement": "collections.commands",
+    "RejectSettlement": "collections.commands",
 }
 
 RESULT_TYPES = frozenset(
-    {"ContactAttempted", "PromiseToPay", "DisputeRaised", "ComplaintReceived", "CeaseContactRequested", "CaseReturned"}
+    {"ContactAttempted", "PromiseToPay", "DisputeRaised", "ComplaintReceived", "CeaseContactRequested", "CaseReturned",
+     "SettlementProposed"}
 )
 
 
@@ -150,6 +157,11 @@ class TopicNames:
         return self.name("collections.commands")
 
     @property
+    def recoveries(self) -> str:
+        """Repayments attributed to agencies with their commission (SPEC §10, key loan_id): kept forever."""
+        return self.name("collections.recoveries")
+
+    @property
     def audit(self) -> str:
         """Who saw whose personal data unmasked (PiiAccessed, key customer_id): kept forever."""
         return self.name("collections.audit")
@@ -196,6 +208,7 @@ class TopicNames:
             TopicSpec(self.case_state, partitions, {"cleanup.policy": "compact"}),
             TopicSpec(self.compliance, partitions),
             TopicSpec(self.audit, partitions, KEEP_FOREVER),
+            TopicSpec(self.recoveries, partitions, KEEP_FOREVER),
         ]
         work_order_retention = {"retention.ms": str(work_order_retention_days * 86_400_000), "cleanup.policy": "delete"}
         specs += [TopicSpec(self.work_orders(a), partitions, work_order_retention) for a in agency_ids]

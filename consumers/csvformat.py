@@ -55,6 +55,11 @@ WORK_ORDER_COLUMNS: tuple[str, ...] = (
     "contact_policy_emergency_contacts_allowed",
     "emergency_contacts",
     "reason",
+    # SPEC §10: the settlement limits of the case (all empty: the agency may not propose settlements)
+    "settlement_policy_max_discount",
+    "settlement_policy_approval_above",
+    "settlement_policy_outstanding_amount",
+    "settlement_policy_min_amount",
 )
 
 #: Columns an inbox result file may have (``type`` is required; the rest as the type needs).
@@ -73,12 +78,16 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "promised_date",
     "details",
     "reason",
+    # SPEC §10: SettlementProposed
+    "amount",
+    "pay_by",
 )
 
 #: Namespace of event ids derived for result rows that do not carry one.
 RESULT_ROW_NAMESPACE = uuid.UUID("6f1d2c5e-8a43-5b7e-9c1a-3e0d4b2f7a61")
 
 _INTEGER = re.compile(r"^-?\d+$")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 # --------------------------------------------------------------------------- writing
@@ -113,6 +122,9 @@ def render_csv(columns: Sequence[str], rows: Iterable[Mapping[str, str]], header
 def work_order_row(json_form: Mapping[str, Any]) -> dict[str, str]:
     """The outbox row of one work-order event in JSON form; unknown columns are reported."""
     cells = flatten(json_form)
+    for key in [k for k, v in cells.items() if v == "" and k not in WORK_ORDER_COLUMNS]:
+        if any(c.startswith(f"{key}_") for c in WORK_ORDER_COLUMNS):
+            del cells[key]  # a null nested record: its columns stay empty
     extra = sorted(set(cells) - set(WORK_ORDER_COLUMNS))
     if extra:
         # A newer schema grew a field this writer has no column for: fail loudly, not silently.
@@ -170,7 +182,9 @@ def unflatten(catalog: Catalog, name: str, cells: Mapping[str, str]) -> dict[str
             schema, nullable = _branch(field["type"])
             kind = _kind(schema)
             if kind == "record":
-                out[field["name"]] = walk(schema["fields"], f"{column}_")
+                nested = walk(schema["fields"], f"{column}_")
+                empty = not any((cells.get(c) or "").strip() for c in cells if c.startswith(f"{column}_"))
+                out[field["name"]] = None if nullable and empty else nested
                 continue
             used.add(column)
             cell = (cells.get(column) or "").strip()
@@ -186,6 +200,10 @@ def unflatten(catalog: Catalog, name: str, cells: Mapping[str, str]) -> dict[str
                         f"{column}: expected an integer (minor units for money), got {cell!r}"
                     )
                 out[field["name"]] = int(cell)
+            elif kind in ("double", "float"):
+                if not _NUMBER.match(cell):
+                    raise SchemaViolationError(f"{column}: expected a decimal number like 0.15, got {cell!r}")
+                out[field["name"]] = float(cell)
             elif kind == "boolean":
                 if cell.lower() not in ("true", "false"):
                     raise SchemaViolationError(f"{column}: expected true or false, got {cell!r}")
@@ -316,6 +334,8 @@ def check_result(value: Mapping[str, Any], agency_id: str) -> None:
         loan_id_of_case(value["case_id"])
     except ValueError as exc:
         raise SchemaViolationError(f"case_id: {exc}") from None
+    if "amount" in value and value["amount"] <= 0:  # SettlementProposed (SPEC §10)
+        raise SchemaViolationError(f"amount: a settlement amount must be > 0 (minor units), got {value['amount']}")
 
 
 #: Columns the rejected file adds around the original ones (``reason`` is taken: CaseReturned has one).

@@ -8,6 +8,7 @@ Results are in JSON form (SPEC §1), ready for ``POST /results`` or an inbox CSV
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import uuid
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,10 @@ class SimProfile:
     cease_rate: float = 0.003
     return_rate: float = 0.002  # the agency gives the case back (unreachable)
     max_calls_per_day: int = 3
+    # SPEC §10: share of conversations on a case whose work order allows a discount (the late
+    # buckets) that end in a settlement proposal, and share of settlements the debtor pays by pay_by.
+    settlement_rate: float = 0.0
+    settlement_keep_rate: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,15 @@ class Promise:
     amount: int
     due: dt.date
     keep: bool
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A settlement the agency proposed: the debtor pays *amount* on *pay_on* (None: never)."""
+
+    amount: int
+    pay_by: dt.date
+    pay_on: dt.date | None
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,8 @@ class CaseFile:
     paid_pending: int = 0  # paid through the agency since the last balance the lender sent
     call_days: tuple[dt.date, ...] = ()  # one entry per call attempt
     last_conversation: dt.date | None = None
+    settlement_policy: Mapping[str, Any] | None = None  # SPEC §10: the work order's limits
+    settlement: Settlement | None = None
 
     @property
     def remaining(self) -> int:
@@ -101,11 +117,13 @@ class CaseBook:
                     overdue_amount=int(obj["overdue_amount"]),
                     timezone=debtor["timezone"],
                     policy=dict(obj["contact_policy"]),
+                    settlement_policy=obj.get("settlement_policy"),
                 )
         elif kind == "WorkOrderUpdated":
             case = self.cases.get(wo)
             if case is not None:
-                self.cases[wo] = replace(case, overdue_amount=int(obj["overdue_amount"]), paid_pending=0)
+                self.cases[wo] = replace(case, overdue_amount=int(obj["overdue_amount"]), paid_pending=0,
+                                         settlement_policy=obj.get("settlement_policy"))
         elif kind == "WorkOrderCancelled":
             self.cases.pop(wo, None)
             self.cancelled[wo] = str(obj["reason"])
@@ -236,6 +254,9 @@ def plan_day(
     d = _Day(case, day, agency_id, seed)
     state = case
 
+    if state.settlement is not None:
+        return _settlement_day(d, state)
+
     if state.promise is not None:
         promise = state.promise
         if day >= promise.due:
@@ -281,6 +302,9 @@ def plan_day(
             continue
         connected += 1
         spoke_at = when
+        if profile.settlement_rate > 0 and _offers_settlement(state) and rng.random() < profile.settlement_rate:
+            state = _propose_settlement(d, state, rng, when, profile)
+            break
         if outcome == "PROMISE_TO_PAY":
             amount = state.remaining if rng.random() < 0.7 else max(1, state.remaining // 2)
             due = day + dt.timedelta(days=rng.randint(1, 7))
@@ -331,6 +355,40 @@ def plan_day(
         state, call_days=tuple(c for c in state.call_days if (day - c).days < 7) + (day,) * d.calls
     )
     return d.plan, state
+
+
+def _offers_settlement(case: CaseFile) -> bool:
+    terms = case.settlement_policy
+    return bool(terms) and float(terms["max_discount"]) > 0  # type: ignore[index]
+
+
+def _propose_settlement(d: _Day, case: CaseFile, rng: random.Random, when: dt.datetime,
+                        profile: SimProfile) -> CaseFile:
+    """The debtor agrees to a discounted payoff: most near the limit, a few beyond it (rejected), some
+    above the approval threshold (a person at the lender decides)."""
+    terms = case.settlement_policy
+    assert terms is not None
+    limit = float(terms["max_discount"])
+    discount = limit * rng.uniform(0.3, 1.12)
+    amount = max(1, math.ceil(int(terms["outstanding_amount"]) * (1 - discount)))
+    pay_by = d.day + dt.timedelta(days=rng.randint(5, 15))
+    pay_on = d.day + dt.timedelta(days=rng.randint(1, (pay_by - d.day).days)) \
+        if rng.random() < profile.settlement_keep_rate else None
+    d.note("SettlementProposed", when, amount=amount, pay_by=pay_by.isoformat())
+    return replace(case, settlement=Settlement(amount, pay_by, pay_on), promise=None)
+
+
+def _settlement_day(d: _Day, case: CaseFile) -> tuple[DayPlan, CaseFile]:
+    """While a settlement runs the agency only waits for the money (or for pay_by to pass)."""
+    settlement = case.settlement
+    assert settlement is not None
+    if settlement.pay_on == d.day:
+        d.repay(settlement.amount)
+        return d.plan, replace(case, settlement=None, paid_pending=case.paid_pending + settlement.amount,
+                               stopped=True)
+    if d.day > settlement.pay_by:
+        return d.plan, replace(case, settlement=None)
+    return d.plan, case
 
 
 def plan_book(

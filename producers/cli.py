@@ -80,6 +80,9 @@ def _book_args(p: argparse.ArgumentParser, seed: str) -> None:
                    help="first business date (default 2026-01-01)")
     p.add_argument("--days-per-second", type=non_negative, default=0.0, metavar="N",
                    help="at most N business days a second (default 0: as fast as the pipeline goes)")
+    p.add_argument("--settlement-rate", type=fraction, default=0.15,
+                   help="share of the simulated agencies' conversations on cases that allow settlements (the "
+                        "config's settlements.max_discount) that end in a settlement proposal (default 0.15)")
 
 
 def _simulate_args(p: argparse.ArgumentParser) -> None:
@@ -113,7 +116,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         settings.config.agency(agency_id)  # an unknown id stops the command here
         agencies[agency_id] = url
     options = SimulationOptions(loans=args.loans, days=args.days, seed=args.seed, start=args.start_date,
-                                days_per_second=args.days_per_second)
+                                days_per_second=args.days_per_second, settlement_rate=args.settlement_rate)
     return run_simulate(settings, options, agencies=agencies, worker_urls=args.worker_url,
                         violation_rate=args.violation_rate, settle=1.0 if args.settle is None else args.settle,
                         progress=not args.no_progress)
@@ -146,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
               arrears_data_dir=Path("."), arrears_partitions=6, arrears_session_timeout_ms=6000)
 
     simulation = SimulationOptions(loans=args.loans, days=args.days, seed=args.seed, start=args.start_date,
-                                   days_per_second=args.days_per_second)
+                                   days_per_second=args.days_per_second, settlement_rate=args.settlement_rate)
     options = DemoOptions(simulation=simulation, violation_rate=args.violation_rate, report=args.report,
                           live=not args.no_live, config=args.config)
     return run_demo(options)

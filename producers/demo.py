@@ -311,7 +311,9 @@ def partial_report(settings: Settings, out: Path, params: Mapping[str, str]) -> 
 #: KPI names of the query API and of the report's figures that count the same thing
 CROSS_CHECKED = {"assignments": "cases_assigned", "cases_held": "cases_held", "debtors_held": "debtors_held",
                  "contact_attempts": "contacts", "promises": "promises", "promises_kept": "promises_kept",
-                 "promises_broken": "promises_broken", "violations": "violations"}
+                 "promises_broken": "promises_broken", "violations": "violations",
+                 # SPEC §10: collections.recoveries summed = the workers' tallies
+                 "recoveries_attributed": "recoveries_attributed", "commission": "commission"}
 
 
 def cross_check(figures: Any, worker_url: str, agency_ids: Sequence[str], token: str | None = None) -> str:

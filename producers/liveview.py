@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from arrears.figures import BucketRow, Figures
+from arrears.figures import BucketRow, Figures, SettlementSummary
 from arrears.report import money
 from arrears.settings import Settings
 
@@ -75,6 +75,9 @@ class Snapshot:
     violations: Mapping[str, int]  # by rule
     pipeline: Pipeline
     status: str = ""
+    commission: Mapping[str, int] = field(default_factory=dict)  # SPEC §10, by agency
+    settlements: SettlementSummary | None = None
+    paused_loans: int = 0
 
 
 def snapshot(figures: Figures, pipeline: Pipeline, *, business_date: dt.date | None, day: int, days: int,
@@ -98,6 +101,9 @@ def snapshot(figures: Figures, pipeline: Pipeline, *, business_date: dt.date | N
         violations=figures.violations_by_rule(),
         pipeline=Pipeline(**vars(pipeline)),
         status=status,
+        commission={a: stats[a].commission if a in stats else 0 for a in ids},
+        settlements=figures.settlement_summary(),
+        paused_loans=len(figures.paused_loans),
     )
 
 
@@ -121,12 +127,13 @@ def render(snap: Snapshot, progress: RenderableType | None = None) -> Renderable
                       f"[bold]{money(sum(r.overdue_amount for r in snap.buckets), snap.currency)}[/]")
 
     agencies = Table(title="Agencies", title_justify="left", expand=True)
-    for name in ("agency", "holding", "assigned", "contacts", "kept", "broken"):
+    for name in ("agency", "holding", "assigned", "contacts", "kept", "broken", "commission"):
         agencies.add_column(name, justify="left" if name == "agency" else "right")
     for agency in snap.assignments:
         kept, broken = snap.promises.get(agency, (0, 0))
         agencies.add_row(agency, f"{snap.assignments[agency]:,}", f"{snap.issued.get(agency, 0):,}",
-                         f"{snap.contacts.get(agency, 0):,}", f"[green]{kept:,}[/]", f"[red]{broken:,}[/]")
+                         f"{snap.contacts.get(agency, 0):,}", f"[green]{kept:,}[/]", f"[red]{broken:,}[/]",
+                         money(snap.commission.get(agency, 0), snap.currency))
 
     violations = Table(title="Violations by rule", title_justify="left", expand=True)
     violations.add_column("rule")
@@ -142,6 +149,12 @@ def render(snap: Snapshot, progress: RenderableType | None = None) -> Renderable
     outcomes.add_row("opened", f"{snap.cases_opened:,}")
     for outcome, n in snap.outcomes.items():
         outcomes.add_row(outcome.replace("_", " ").lower(), f"{n:,}")
+    if snap.settlements is not None and snap.settlements.proposed:
+        s = snap.settlements
+        outcomes.add_row("settlements approved / proposed", f"{s.approved:,} / {s.proposed:,}")
+        outcomes.add_row("settlements fulfilled / broken", f"{s.fulfilled:,} / {s.broken:,}")
+    if snap.paused_loans:
+        outcomes.add_row("loans paused (hardship)", f"{snap.paused_loans:,}")
 
     p = snap.pipeline
     pipe = Table(title="Pipeline", title_justify="left", expand=True, show_header=False)

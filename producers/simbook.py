@@ -18,7 +18,10 @@ The behaviour model (stated in docs/simulation.md, tested in tests/unit/test_sim
   bucket's :attr:`SimRates.cure` probability; otherwise it may make a part payment that does
   not move its DPD (:attr:`SimRates.part_payment`) and rolls into the next bucket; at
   ``write_off_dpd`` days past due the lender writes it off (``LoanClosed WRITTEN_OFF``);
-- a loan whose installments are all paid closes ``PAID_OFF`` on the day of its last payment.
+- a loan whose installments are all paid closes ``PAID_OFF`` on the day of its last payment;
+- the lender pauses the delinquency of a few defaulting loans for a hardship
+  (:attr:`SimRates.hardship_share`, SPEC §10): it learns of the hardship a few days after it
+  began, so the ``PauseDelinquency`` it publishes is backdated, for two to six weeks.
 
 Money is integers in fen throughout; nothing is ever a float except the rates.
 """
@@ -91,6 +94,7 @@ class SimRates:
     new_loan_share: float = 0.10  # loans opened during the simulated period rather than before it
     repeat_borrower_share: float = 0.15  # loans taken by the customer of an earlier loan (one debtor, two loans)
     default_lookback_days: int = 150  # defaulting loans stop paying at most this long before the start
+    hardship_share: float = 0.05  # defaulting loans the lender pauses for a hardship (SPEC §10)
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ class SimEvent:
     """One input record of the book, on the business day it happens (its value date)."""
 
     day: dt.date
-    record: str  # LoanOpened, InstallmentScheduled, RepaymentReceived, LoanClosed
+    record: str  # LoanOpened, InstallmentScheduled, RepaymentReceived, LoanClosed, PauseDelinquency
     value: Mapping[str, Any]  # the record's fields (dates as dt.date, occurred_at as epoch millis)
 
 
@@ -116,6 +120,7 @@ class SimLoan:
     cured_in: str | None  # bucket a defaulting loan cured in, within the period
     written_off_on: dt.date | None
     buckets_reached: tuple[str, ...]  # buckets a defaulting loan's delinquency entered, in order
+    paused_from: dt.date | None = None  # the first day of a hardship pause (SPEC §10)
 
 
 @dataclass(frozen=True)
@@ -259,6 +264,7 @@ class _LoanPlan:
         self.opened_on = start
         self.defaults_at: int | None = None
         self.customer: dict[str, Any] = {}
+        self.paused_from: dt.date | None = None
 
     def _id(self, *parts: object) -> str:
         return str(uuid.uuid5(SIM_NAMESPACE, "|".join([self.seed, self.loan_id, *map(str, parts)])))
@@ -376,6 +382,7 @@ class _LoanPlan:
             if due.due_date >= self.end:
                 break
             if defaults_at is not None and due.number == defaults_at:
+                self._hardship(due)
                 cured_in, written_off, reached = self._default_walk(due)
                 if cured_in is None:
                     break
@@ -390,7 +397,28 @@ class _LoanPlan:
             self.add(last, "LoanClosed", {"event_id": self._id("closed"), "occurred_at": self.at(last, 22),
                                           "loan_id": self.loan_id, "reason": "PAID_OFF"})
         return SimLoan(self.loan_id, product.code, payer, principal, opened_on, product.installments,
-                       self.defaults_at, cured_in, written_off, reached)
+                       self.defaults_at, cured_in, written_off, reached, self.paused_from)
+
+    def _hardship(self, first_unpaid: Due) -> None:
+        """Maybe a hardship pause, from its own generator: the rest of the book stays as it was."""
+        rng = random.Random(f"{self.seed}|hardship|{self.number}")
+        if rng.random() >= self.rates.hardship_share:
+            return
+        begins = first_unpaid.due_date + dt.timedelta(days=rng.randint(3, 45))
+        learned = begins + dt.timedelta(days=rng.randint(2, 10))  # a few days late: backdated
+        until = begins + dt.timedelta(days=rng.randint(14, 42))
+        if not self.start <= learned < self.end:
+            return
+        self.paused_from = begins
+        self.add(learned, "PauseDelinquency", {
+            "event_id": self._id("pause"),
+            "occurred_at": self.at(learned, 11),
+            "loan_id": self.loan_id,
+            "from_date": begins,
+            "until_date": until,
+            "reason": "hardship: income lost (simulated)",
+            "requested_by": "hardship-desk",
+        })
 
     def _default_installment(self) -> int:
         """The first unpaid installment: one falling due late enough that the default shows in the period."""
@@ -477,7 +505,8 @@ def make_book(seed: str, loans: int, start: dt.date, days: int, rates: SimRates 
     return Book(seed, start, days, tuple(planned), ordered)
 
 
-_RECORD_ORDER = {"LoanOpened": 0, "InstallmentScheduled": 1, "RepaymentReceived": 2, "LoanClosed": 3}
+_RECORD_ORDER = {"LoanOpened": 0, "InstallmentScheduled": 1, "RepaymentReceived": 2, "PauseDelinquency": 3,
+                 "LoanClosed": 4}
 
 
 def _publish_order(event: SimEvent) -> tuple[int, int, str]:

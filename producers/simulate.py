@@ -43,6 +43,9 @@ class SimulationOptions:
     start: dt.date = dt.date(2026, 1, 1)
     days_per_second: float = 0.0  # at most this many business days a second; 0: as fast as the pipeline
     rates: SimRates = field(default_factory=SimRates)
+    # SPEC §10: share of conversations on late-bucket cases (work orders with a settlement_policy)
+    # that end in a settlement proposal
+    settlement_rate: float = 0.15
 
     def parameters(self) -> dict[str, str]:
         """The run's parameters, for the report."""
@@ -55,6 +58,8 @@ class SimulationOptions:
             "payer mix": ", ".join(f"{k} {v:.0%}" for k, v in self.rates.payer_mix.items()),
             "cure probability by bucket": ", ".join(f"{k} {v:.0%}" for k, v in self.rates.cure.items()),
             "write-off": f"at {self.rates.write_off_dpd} days past due",
+            "hardship pauses": f"{self.rates.hardship_share:.0%} of defaulting loans, learned of 2-10 days late",
+            "settlement proposals": f"{self.settlement_rate:.0%} of conversations on cases that allow them",
         }
 
 
@@ -286,7 +291,8 @@ class Simulation:
                 self.stop.wait(remaining)
 
 
-def agency_profiles(agency_ids: Sequence[str], violation_rate: float) -> Mapping[str, Any]:
+def agency_profiles(agency_ids: Sequence[str], violation_rate: float, settlement_rate: float = 0.0
+                    ) -> Mapping[str, Any]:
     """Per-agency behaviour: the demo's agencies differ a little, so their KPIs differ."""
     from consumers.simplan import SimProfile
 
@@ -297,7 +303,7 @@ def agency_profiles(agency_ids: Sequence[str], violation_rate: float) -> Mapping
         {"keep_rate": 0.35, "self_cure_rate": 0.003, "violation_rate": violation_rate * 1.6},
         {"keep_rate": 0.30, "self_cure_rate": 0.002, "violation_rate": violation_rate, "return_rate": 0.004},
     )
-    return {a: SimProfile(**styles[i % len(styles)]) for i, a in enumerate(agency_ids)}
+    return {a: SimProfile(**styles[i % len(styles)], settlement_rate=settlement_rate) for i, a in enumerate(agency_ids)}
 
 
 def start_agencies(
@@ -306,9 +312,14 @@ def start_agencies(
     """Build and start the simulated agencies of the config named in *adapters* (id -> adapter URL)."""
     from consumers.simagency import HttpAgency, make_agency
 
-    profiles = agency_profiles(list(adapters), violation_rate)
+    profiles = agency_profiles(list(adapters), violation_rate, options.settlement_rate)
     started: list[Any] = []
     try:
+        if options.settlement_rate > 0 and settings.config.settlements.approval_above is not None:
+            from .simdesk import SettlementDesk
+
+            # Someone at the lender must decide the settlements above the approval threshold.
+            started.append(SettlementDesk(settings, seed=options.seed).start())
         for agency_id, adapter_url in adapters.items():
             agency = make_agency(settings, agency_id, adapter_url=adapter_url, seed=options.seed,
                                  profile=profiles[agency_id])

@@ -10,6 +10,7 @@ given as epoch milliseconds.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -124,6 +125,11 @@ def _from_json(schema: Any, value: Any, path: str) -> Any:
         if not -limit <= value < limit:
             raise SchemaViolationError(f"{path}: {value} is out of range for {kind}")
         return value
+    if kind in ("double", "float"):
+        # Shares and rates (a discount, a commission rate): never money, which is a long.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SchemaViolationError(f"{path}: expected a number, got {value!r}")
+        return float(value)
     if kind == "string":
         if not isinstance(value, str):
             raise SchemaViolationError(f"{path}: expected a string, got {value!r}")

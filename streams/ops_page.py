@@ -8,15 +8,16 @@ The browser fetches the JSON query API every few seconds, sending ``Authorizatio
 * **work queues** (``/workbench/queues``): promises broken since the last tick (or the last 7 or
   30 business dates), contact-rule violations by rule and agency, cases waiting for an agency,
   cases on hold with a *release* action for a token with the ``act`` scope
-  (``POST /cases/{id}/release``), and the queues that come with settlements and pauses, shown
-  as not available yet;
+  (``POST /cases/{id}/release``), settlements pending a person's decision with *approve* and
+  *reject* actions (``POST /cases/{id}/settlement/approve|reject``), and paused loans;
 * **charts**, drawn as inline SVG by the page's own script: open cases and overdue amount by
   bucket over business dates and agency KPIs over time (``/workbench/history``), the roll-rate
   matrix as a heat map (``/portfolio``);
 * **portfolio and agencies** (``/portfolio``, ``/agencies/{id}/kpis``, ``/agencies/{id}/cases``);
 * **search** (``/search``) by case, loan or customer id, and by phone or name for a ``pii``
-  token; a case shows its state, timeline and debtor (``/cases/{id}``, ``/cases/{id}/timeline``,
-  ``/loans/{loan_id}``), a customer the **debtor view** with all the debtor's cases
+  token; a case shows its state, timeline, treatments (SPEC §10: its pause and settlement) and
+  debtor (``/cases/{id}``, ``/cases/{id}/timeline``, ``/cases/{id}/treatments``,
+  ``/loans/{loan_id}``), a customer the **debtor view** with all the debtor's cases and contacts
   (``/customers/{id}``).
 
 Signing in: the page asks for a token (or takes it from a ``#token=...`` link, which the demo
@@ -119,7 +120,7 @@ PAGE = """<!DOCTYPE html>
       <input id="case-id" placeholder="e.g. LN-000042:1, LN-000042 or C-000042" autocomplete="off">
       <button type="submit">Search</button></form>
     <div id="matches"></div>
-    <div class="cols"><div id="case"></div><div id="debtor"></div></div>
+    <div class="cols"><div id="case"></div><div id="debtor"></div><div id="treatments"></div></div>
     <ol class="timeline" id="timeline"></ol>
     <div id="debtor-view"></div>
     <p class="error" id="lookup-error"></p>
@@ -360,10 +361,10 @@ async function refreshAgencies() {
       const k = await getJson("/agencies/" + encodeURIComponent(agency) + "/kpis");
       const button = el("a", "show", "case");
       button.addEventListener("click", () => showAgencyCases(agency));
-      rows.push(row([agency, num(k.cases_held), num(k.debtors_held), num(k.assignments), num(k.contact_attempts), pct(k.contact_rate),
-                     pct(k.right_party_contact_rate), pct(k.promise_rate), pct(k.promise_kept_rate),
-                     money(k.amount_recovered, CONFIG.currency), (k.violations_per_100_contacts ?? 0).toFixed(2),
-                     button], 1));
+      rows.push(row([agency, num(k.cases_held), num(k.debtors_held), num(k.assignments), num(k.contact_attempts),
+                     pct(k.contact_rate), pct(k.right_party_contact_rate), pct(k.promise_rate),
+                     pct(k.promise_kept_rate), money(k.amount_recovered, CONFIG.currency),
+                     (k.violations_per_100_contacts ?? 0).toFixed(2), button], 1));
     } catch (e) {
       problems.push(agency + ": " + e.message);
       rows.push(row([agency, "—", "—", "—", "—", "—", "—", "—", "—", "—", "—", ""], 1));
@@ -730,7 +731,7 @@ function describe(event) {
 
 function clearResults() {
   setText("lookup-error", "");
-  for (const id of ["matches", "case", "debtor", "timeline", "debtor-view"]) {
+  for (const id of ["matches", "case", "debtor", "treatments", "timeline", "debtor-view"]) {
     document.getElementById(id).replaceChildren();
   }
 }
@@ -791,6 +792,7 @@ async function lookup(caseId) {
     return;
   }
   showPerson(caseId.slice(0, caseId.lastIndexOf(":")));
+  showTreatments(caseId);
   try {
     const t = await getJson("/cases/" + encodeURIComponent(caseId) + "/timeline");
     if (!t.events.length) list.appendChild(el("li", "no events recorded", "muted"));
@@ -808,6 +810,32 @@ async function lookup(caseId) {
     }
   } catch (e) {
     setText("lookup-error", "timeline: " + e.message);
+  }
+}
+
+async function showTreatments(caseId) {
+  // SPEC §10: the loan's pause and the case's settlement, beside the case.
+  const box = document.getElementById("treatments");
+  box.replaceChildren();
+  try {
+    const t = await getJson("/cases/" + encodeURIComponent(caseId) + "/treatments");
+    const tbody = el("tbody");
+    const until = t.paused_until === "9999-12-31" ? "until resumed" : t.paused_until;
+    tbody.appendChild(row(["paused", t.paused_until ? "yes, " + until : "no"], 1));
+    const s = t.settlement;
+    if (s) {
+      tbody.appendChild(row(["settlement", s.settlement_id + " " + s.status], 1));
+      tbody.appendChild(row(["settlement amount", money(s.amount, t.currency) + " by " + s.pay_by], 1));
+      tbody.appendChild(row(["discount", pct(s.discount)], 1));
+      if (s.approved_by) tbody.appendChild(row(["approved by", s.approved_by + " on " + s.approved_on], 1));
+      if (s.paid_amount) tbody.appendChild(row(["paid towards it", money(s.paid_amount, t.currency)], 1));
+    }
+    const table = el("table");
+    table.id = "treatments-table";
+    table.appendChild(tbody);
+    box.replaceChildren(table);
+  } catch (e) {
+    box.replaceChildren(el("p", "treatments: " + e.message, "error"));
   }
 }
 

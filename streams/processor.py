@@ -490,6 +490,8 @@ class Processor:
             if isinstance(output, (ev.CaseState, ev.Rejected, ev.ContactCounted)):
                 continue
             name, value = to_record(output)
+            if value.get("case_id") is None:
+                continue  # SPEC §10: a pause of a loan without a case belongs to no case's timeline
             loan = value.get("loan_id") or loan_id_of_case(value["case_id"])
             # The timeline never stores personal data: work orders are kept with the debtor masked.
             by_loan.setdefault(loan, []).append((value["case_id"], mask_record(to_json(catalog, name, value))))
@@ -533,6 +535,8 @@ class Processor:
             return self.topics.compliance, output.case_id
         if isinstance(output, (ev.WorkOrderIssued, ev.WorkOrderUpdated, ev.WorkOrderCancelled)):
             return self.topics.work_orders(output.agency_id), output.case_id
+        if isinstance(output, (ev.RecoveryAttributed, ev.RecoveryReversed)):  # SPEC §10
+            return self.topics.recoveries, output.loan_id
         return self.topics.cases, output.loan_id
 
     def _reject_kept(self, rejected: ev.Rejected, outbox: Outbox) -> None:

@@ -20,6 +20,8 @@ INPUT_TYPES: dict[str, type] = {
         ev.LoanOpened, ev.LoanClosed, ev.InstallmentScheduled, ev.RepaymentReceived, ev.RepaymentReversed,
         ev.ContactAttempted, ev.PromiseToPay, ev.DisputeRaised, ev.ComplaintReceived, ev.CeaseContactRequested,
         ev.CaseReturned, ev.ReleaseCase,
+        # SPEC §10
+        ev.SettlementProposed, ev.PauseDelinquency, ev.ResumeDelinquency, ev.ApproveSettlement, ev.RejectSettlement,
     )
 }
 _INSTANT_FIELDS = {"occurred_at", "attempted_at", "last_contact_at"}

@@ -18,9 +18,12 @@ from typing import Any
 
 from arrears.domain import cases, ledger, placement
 from arrears.domain import events as ev
+from arrears.domain.commission import AgencySpan, Recovery
 from arrears.domain.compliance import ContactRecord
 from arrears.domain.debtor import DebtorState
-from arrears.domain.state import AgencyTally, LoanState
+from arrears.domain.pauses import Pause
+from arrears.domain.settlements import Settlement
+from arrears.domain.state import AgencyTally, LoanState, LoanTreatments
 
 from .sequencer import Held, PlacementMarker, SequencerState, TickMarker
 
@@ -57,6 +60,13 @@ _CODES: dict[str, type] = {
     "pH": placement.Held,
     "pD": placement.Decision,
     "pM": PlacementMarker,
+    # SPEC §10 treatments
+    "tP": Pause,
+    "tS": Settlement,
+    "tA": AgencySpan,
+    "tR": Recovery,
+    "tL": LoanTreatments,
+    "tC": cases.CaseTreatment,
 }
 _BY_CLASS = {cls: code for code, cls in _CODES.items()}
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _CODES.values()}

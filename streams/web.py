@@ -66,6 +66,32 @@ def _plain(snapshot: Any) -> dict[str, Any]:
     return to_record(snapshot)[1]
 
 
+def treatments_json(state: LoanState, case: Case) -> dict[str, Any]:
+    """A case's pause and settlement (SPEC §10), for ``GET /cases/{case_id}/treatments``, the ops page and
+    ``arrears settlement``: what CaseState does not carry (no personal data)."""
+    settlement = case.settlement
+    return {
+        "case_id": case.case_id,
+        "loan_id": state.loan_id,
+        "paused_until": _iso(case.paused_until),
+        "pauses": [
+            {"pause_id": p.pause_id, "from_date": p.from_date.isoformat(), "until_date": _iso(p.until_date),
+             "resumed_on": _iso(p.resumed_on), "last_day": p.last_day.isoformat(), "reason": p.reason,
+             "requested_by": p.requested_by}
+            for p in state.pauses
+        ],
+        "settlement": None if settlement is None else {
+            "settlement_id": settlement.settlement_id, "status": settlement.status,
+            "agency_id": settlement.agency_id, "work_order_id": settlement.work_order_id,
+            "amount": settlement.amount, "pay_by": settlement.pay_by.isoformat(), "discount": settlement.discount,
+            "proposed_on": settlement.proposed_on.isoformat(), "approved_on": _iso(settlement.approved_on),
+            "approved_by": settlement.approved_by, "paid_amount": settlement.paid_amount,
+        },
+        "settled_by": state.settled_by,
+        "currency": state.account.currency if state.account else None,
+    }
+
+
 def customer_json(state: LoanState, unmasked: bool) -> dict[str, Any] | None:
     """The loan's customer block (LoanOpened's ``customer``), masked unless *unmasked*."""
     if state.account is None:
@@ -255,6 +281,19 @@ def register_views(worker: Worker, table: Any) -> ViewKit:
                                  "close_reason": old.close_reason})
         return web.json({"error": f"no case {case_id}"}, status=404)
 
+    @app.page("/cases/{case_id}/treatments")
+    @guarded
+    async def case_treatments(web: Any, request: Any, who: Principal, case_id: str) -> Any:
+        """SPEC §10: the case's pause and settlement (CaseState itself stays exactly the record)."""
+        loan_id, answer = await case_route(web, request, case_id)
+        if answer is not None:
+            return answer
+        state = _load(worker, table, loan_id)
+        found = state.find_case(case_id) if state is not None else None
+        if state is None or not isinstance(found, Case):
+            return web.json({"error": f"no case {case_id}"}, status=404)
+        return web.json(treatments_json(state, found))
+
     @app.page("/loans/{loan_id}")
     @guarded
     async def get_loan(web: Any, request: Any, who: Principal, loan_id: str) -> Any:
@@ -401,6 +440,9 @@ def kpis(c: Counter[str]) -> dict[str, Any]:
         # null until a promise was judged: 0.0 would read as "every promise broken"
         "promise_kept_rate": _share(c["promises_kept"], c["promises_kept"] + c["promises_broken"]),
         "amount_recovered": c["recovered"],
+        # SPEC §10: repayments attributed to the agency (collections.recoveries), net of reversals
+        "recoveries_attributed": c["attributed"],
+        "commission": c["commission"],
         "violations": c["violations"],
         "violations_per_100_contacts": round(100 * c["violations"] / c["attempts"], 2) if c["attempts"] else 0.0,
     }

@@ -221,6 +221,7 @@ class Expected:
     case_states: dict[str, dict[str, Any]]  # case_id -> the last CaseState
     work_orders: dict[str, dict[str, Any]]  # event_id -> JSON form (debtor block included)
     dead_letters: dict[str, dict[str, int]] = field(default_factory=dict)  # source topic base -> reason -> count
+    recoveries: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> collections.recoveries record
 
 
 def expected(records: list[Record], partitions: int, *, aborted_visible: bool = False) -> Expected:
@@ -259,6 +260,8 @@ def expected(records: list[Record], partitions: int, *, aborted_visible: bool = 
                 out.compliance[as_json["event_id"]] = as_json
             elif record_name.startswith("WorkOrder"):
                 out.work_orders[as_json["event_id"]] = as_json
+            elif record_name.startswith("Recovery"):  # SPEC §10: on collections.recoveries
+                out.recoveries[as_json["event_id"]] = as_json
             else:
                 out.cases[as_json["event_id"]] = as_json
     return out

@@ -49,6 +49,7 @@ def recall(state: LoanState, case: Case, reason: str, step: Step) -> Case:
 def needs_agency(case: Case, rules: Rules) -> bool:
     """Whether the case waits for an agency: open, not on hold, unassigned, in a bucket some agency serves."""
     return (case.is_open and case.assignment is None and case.hold_reason is None
+            and case.paused_until is None  # §10: a paused case goes to no agency until its pause ends
             and bool(rules.allocation.eligible(case.bucket)))
 
 

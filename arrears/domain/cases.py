@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from .compliance import ContactRecord
 from .events import CaseState, Promise
+from .settlements import Settlement
 
 OPEN = "OPEN"
 ASSIGNED = "ASSIGNED"
@@ -66,6 +67,18 @@ class PromiseRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseTreatment:
+    """What SPEC §10 keeps of a case: one field of Case, absent for the many cases without any."""
+
+    paused_until: dt.date | None = None  # the last day of the loan's pause in effect; None: not paused
+    settlement: Settlement | None = None  # the latest settlement proposed on the case
+    settlements_proposed: int = 0  # numbers settlement ids <case_id>:S<n>
+
+
+NO_TREATMENT = CaseTreatment()
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """One overdue episode of a loan: it opens at a tick and never reopens once closed."""
 
@@ -97,10 +110,29 @@ class Case:
     flagged: frozenset[str] = frozenset()  # "<contact event id>|<rule>" of violations emitted on this case
     state_event_id: str | None = None  # the event_id of the last CaseState emitted (the query API shows it)
     state_at: int | None = None  # and its occurred_at
+    treatment: CaseTreatment | None = None  # §10 (arrears.domain.treatments); None for most cases
 
     @property
     def is_open(self) -> bool:
         return self.closed_on is None
+
+    # §10: the treatment's fields, read through the one Case field that holds them
+    @property
+    def paused_until(self) -> dt.date | None:
+        return self.treatment.paused_until if self.treatment is not None else None
+
+    @property
+    def settlement(self) -> Settlement | None:
+        return self.treatment.settlement if self.treatment is not None else None
+
+    @property
+    def settlements_proposed(self) -> int:
+        return self.treatment.settlements_proposed if self.treatment is not None else 0
+
+    def with_treatment(self, **changes: object) -> Case:
+        """The case with these §10 fields changed."""
+        treated = replace(self.treatment or NO_TREATMENT, **changes)  # type: ignore[arg-type]
+        return replace(self, treatment=None if treated == NO_TREATMENT else treated)
 
     def visible(self) -> tuple[object, ...]:
         """What CaseState shows of the case (but its version): a change here is a new snapshot."""
@@ -108,7 +140,7 @@ class Case:
         agency = (self.assignment.agency_id, self.assignment.work_order_id) if self.assignment else None
         return (self.status, self.dpd, self.bucket, self.overdue_amount, self.opened_on, self.closed_on,
                 self.close_reason, agency, self.hold_reason, promise, self.contact_attempts, self.last_contact_at,
-                self.violations)
+                self.violations, self.paused_until)
 
     def work_order(self, work_order_id: str, agency_id: str) -> WorkOrder | None:
         """The work order if *agency_id* ever held it on this case."""
@@ -170,6 +202,7 @@ class Case:
             last_contact_at=self.last_contact_at,
             violations=self.violations,
             version=self.version,
+            paused_until=self.paused_until,
         )
 
 

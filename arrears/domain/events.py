@@ -203,13 +203,72 @@ class BudgetVerdict:
     contact_event_id: str
     rule: str
     recorded: bool  # the attempt is recorded against the case: its CaseState counts the violation
+# ---- §10 treatments: a result and the lender's commands
+@dataclass(frozen=True, slots=True)
+class SettlementProposed:
+    record: ClassVar[str] = "SettlementProposed"
+    event_id: str
+    occurred_at: int
+    agency_id: str
+    case_id: str
+    work_order_id: str
+    amount: int
+    pay_by: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class PauseDelinquency:
+    record: ClassVar[str] = "PauseDelinquency"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    from_date: dt.date
+    until_date: dt.date | None
+    reason: str
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeDelinquency:
+    record: ClassVar[str] = "ResumeDelinquency"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    on_date: dt.date
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveSettlement:
+    record: ClassVar[str] = "ApproveSettlement"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    case_id: str
+    settlement_id: str
+    decided_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectSettlement:
+    record: ClassVar[str] = "RejectSettlement"
+    event_id: str
+    occurred_at: int
+    loan_id: str
+    case_id: str
+    settlement_id: str
+    decided_by: str
 
 
 AgencyResult = (
     ContactAttempted | PromiseToPay | DisputeRaised | ComplaintReceived | CeaseContactRequested | CaseReturned
+    | SettlementProposed
 )
 LedgerEvent = InstallmentScheduled | RepaymentReceived | RepaymentReversed
-InputEvent = LoanOpened | LoanClosed | LedgerEvent | AgencyResult | ReleaseCase | BudgetVerdict
+PauseCommand = PauseDelinquency | ResumeDelinquency
+SettlementDecision = ApproveSettlement | RejectSettlement
+InputEvent = (LoanOpened | LoanClosed | LedgerEvent | AgencyResult | ReleaseCase | PauseCommand | SettlementDecision
+              | BudgetVerdict)
 
 HOLD_REASONS: dict[type, str] = {
     DisputeRaised: "DISPUTE",
@@ -273,6 +332,7 @@ class CaseClosed:
     loan_id: str
     business_date: dt.date
     reason: str
+    settlement_id: str | None = None  # §10: the fulfilled settlement that paid the loan off
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +448,7 @@ class CaseState:
     last_contact_at: int | None
     violations: int
     version: int
+    paused_until: dt.date | None = None  # §10: the last paused day of the pause in effect
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +486,16 @@ class ContactPolicyTerms:
 
 
 @dataclass(frozen=True, slots=True)
+class SettlementPolicyTerms:
+    """The settlement limits a work order tells its agency (SPEC §10)."""
+
+    max_discount: float
+    approval_above: float | None
+    outstanding_amount: int
+    min_amount: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkOrderIssued:
     record: ClassVar[str] = "WorkOrderIssued"
     event_id: str
@@ -442,6 +513,7 @@ class WorkOrderIssued:
     expires_on: dt.date
     contact_policy: ContactPolicyTerms
     emergency_contacts: tuple[EmergencyContact, ...] = ()
+    settlement_policy: SettlementPolicyTerms | None = None  # §10: null when no settlement is offered
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,6 +527,7 @@ class WorkOrderUpdated:
     dpd: int
     bucket: str
     agency_id: str = field(default="", compare=False)  # routing only: not in the record
+    settlement_policy: SettlementPolicyTerms | None = None  # §10
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,6 +542,154 @@ class WorkOrderCancelled:
 
 
 WorkOrderEvent = WorkOrderIssued | WorkOrderUpdated | WorkOrderCancelled
+
+
+# ---- §10 treatments: outputs on collections.cases and collections.recoveries
+@dataclass(frozen=True, slots=True)
+class DelinquencyPaused:
+    record: ClassVar[str] = "DelinquencyPaused"
+    event_id: str
+    occurred_at: int
+    case_id: str | None
+    loan_id: str
+    business_date: dt.date
+    from_date: dt.date
+    until_date: dt.date | None
+    dpd: int
+    bucket: str
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DelinquencyResumed:
+    record: ClassVar[str] = "DelinquencyResumed"
+    event_id: str
+    occurred_at: int
+    case_id: str | None
+    loan_id: str
+    business_date: dt.date
+    on_date: dt.date
+    dpd: int
+    bucket: str
+    requested_by: str | None = None  # None: the pause ran out by itself
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementApproved:
+    record: ClassVar[str] = "SettlementApproved"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    settlement_id: str
+    agency_id: str
+    amount: int
+    pay_by: dt.date
+    discount: float
+    approved_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRejected:
+    record: ClassVar[str] = "SettlementRejected"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    settlement_id: str
+    agency_id: str
+    amount: int
+    discount: float
+    reason: str
+    rejected_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementPending:
+    record: ClassVar[str] = "SettlementPending"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    settlement_id: str
+    agency_id: str
+    amount: int
+    pay_by: dt.date
+    discount: float
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementFulfilled:
+    record: ClassVar[str] = "SettlementFulfilled"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    settlement_id: str
+    agency_id: str
+    amount: int
+    paid_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementBroken:
+    record: ClassVar[str] = "SettlementBroken"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    business_date: dt.date
+    settlement_id: str
+    agency_id: str
+    amount: int
+    paid_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryAttributed:
+    record: ClassVar[str] = "RecoveryAttributed"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    agency_id: str
+    work_order_id: str
+    payment_id: str
+    amount: int
+    bucket: str
+    rate: float
+    commission: int
+    business_date: dt.date  # the repayment's value date
+    currency: str | None = None  # the loan's (money is minor units plus a currency, SPEC §1)
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReversed:
+    record: ClassVar[str] = "RecoveryReversed"
+    event_id: str
+    occurred_at: int
+    case_id: str
+    loan_id: str
+    agency_id: str
+    work_order_id: str
+    payment_id: str
+    amount: int  # negative: minus the attributed amount
+    bucket: str
+    rate: float
+    commission: int  # negative: minus the attributed commission
+    business_date: dt.date  # the business date of the reversal
+    currency: str | None = None
+
+
+TreatmentEvent = (
+    DelinquencyPaused | DelinquencyResumed | SettlementApproved | SettlementRejected | SettlementPending
+    | SettlementFulfilled | SettlementBroken
+)
+RecoveryEvent = RecoveryAttributed | RecoveryReversed
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,4 +723,5 @@ class ContactCounted:
         return self.attempt.occurred_at
 
 
-Output = CaseEvent | CaseState | ComplianceViolation | WorkOrderEvent | Rejected | ContactCounted
+Output = (CaseEvent | CaseState | ComplianceViolation | WorkOrderEvent | TreatmentEvent | RecoveryEvent | Rejected
+          | ContactCounted)

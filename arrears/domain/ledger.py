@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .buckets import BucketScheme
+from .pauses import Pause, paused_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +95,13 @@ def figures(
     repayments: Iterable[Repayment],
     business_date: dt.date | None,
     buckets: BucketScheme,
+    pauses: Iterable[Pause] = (),
 ) -> Figures:
-    """Overdue amount, DPD and bucket at *business_date* (nothing is overdue before the first tick)."""
+    """Overdue amount, DPD and bucket at *business_date* (nothing is overdue before the first tick).
+
+    Paused days (SPEC §10) do not count: DPD is the number of days d with oldest_due_date <= d < D
+    that no pause covers.
+    """
     allocations, credit = allocate(installments, paid_total(repayments))
     overdue = 0
     oldest: dt.date | None = None
@@ -108,7 +114,11 @@ def figures(
             overdue += outstanding
             if oldest is None:  # allocations are sorted by due date
                 oldest = due
-    dpd = (business_date - oldest).days if business_date is not None and oldest is not None else 0
+    dpd = 0
+    if business_date is not None and oldest is not None:
+        dpd = (business_date - oldest).days
+        if pauses:  # §10: paused days do not count
+            dpd -= paused_days(pauses, oldest, business_date)
     return Figures(overdue, dpd, buckets.bucket_for(dpd), oldest, outstanding_total, credit)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import events as ev
+from . import treatments
 from .agencies import assign, keep_agency_current, needs_agency, recall
 from .cases import Case
 from .ledger import Figures, Installment, Repayment
@@ -31,7 +32,8 @@ __all__ = [
 ]
 
 _RESULTS = (ev.ContactAttempted, ev.PromiseToPay, ev.DisputeRaised, ev.ComplaintReceived, ev.CeaseContactRequested,
-            ev.CaseReturned)
+            ev.CaseReturned, ev.SettlementProposed)
+_DECISIONS = (ev.ApproveSettlement, ev.RejectSettlement)
 
 
 def _contract_problem(state: LoanState, event: ev.InputEvent) -> str | None:
@@ -51,7 +53,7 @@ def _contract_problem(state: LoanState, event: ev.InputEvent) -> str | None:
             return f"currency {event.currency} differs from the loan's {currency}"
     elif isinstance(event, ev.PromiseToPay) and event.promised_amount <= 0:
         return f"promised_amount must be > 0, got {event.promised_amount}"
-    return None
+    return treatments.contract_problem(event)  # §10 hook
 
 
 # --------------------------------------------------------------------------- events
@@ -72,8 +74,10 @@ def apply_event(state: LoanState, event: ev.InputEvent, ctx: Context) -> tuple[L
     before = state
     state = replace(state, applied=state.applied | {fingerprint}, as_of=ctx.business_date or state.as_of)
     state = _apply(state, event, ctx, step)
+    state = _settle_if_fulfilled(state, ctx, step)  # §10 hook: an approval may find the money already paid
     if state.case is not before.case:
         state = rejudge(state, ctx, step)
+    state = treatments.after_step(state, ctx, step, event)  # §10 hook: spans, recoveries, work-order limits
     return _finish(before, state, step), step.outputs
 
 
@@ -88,6 +92,8 @@ def _apply(state: LoanState, event: ev.InputEvent, ctx: Context, step: Step) -> 
         return apply_release(state, event, ctx, step)
     if isinstance(event, ev.BudgetVerdict):
         return apply_verdict(state, event, step)
+    if isinstance(event, _DECISIONS):  # §10 hook
+        return treatments.decide_settlement(state, event, ctx, step)
     if isinstance(event, ev.LoanOpened):
         return _open_loan(state, event, ctx, step)
     if state.account is None:
@@ -95,6 +101,10 @@ def _apply(state: LoanState, event: ev.InputEvent, ctx: Context, step: Step) -> 
         return replace(state, waiting=(*state.waiting, event))
     if isinstance(event, ev.LoanClosed):
         return _close_loan(state, event, ctx, step)
+    if isinstance(event, ev.PauseDelinquency):  # §10 hooks
+        return treatments.apply_pause(state, event, ctx, step)
+    if isinstance(event, ev.ResumeDelinquency):
+        return treatments.apply_resume(state, event, ctx, step)
     return _apply_ledger(state, event, ctx, step)
 
 
@@ -150,6 +160,7 @@ def _apply_ledger(state: LoanState, event: ev.LedgerEvent, ctx: Context, step: S
                                                 for r in state.repayments))
         if known.credited_agency is not None:
             state = state.with_tally(known.credited_agency, recovered=-known.amount)
+        state = treatments.reverse_recovery(state, event.payment_id, step)  # §10 hook
         payment_id = event.payment_id
     return _after_ledger_change(before, state, ctx, step, payment_id)
 
@@ -171,6 +182,7 @@ def _receive(state: LoanState, event: ev.RepaymentReceived) -> LoanState:
 def _after_ledger_change(
     before: LoanState, state: LoanState, ctx: Context, step: Step, payment_id: str | None
 ) -> LoanState:
+    state = _settle_if_fulfilled(state, ctx, step)  # §10 hook: before the cure, a settlement pays it off
     case = state.open_case
     if case is None or state.closed_reason is not None:
         return state
@@ -198,11 +210,22 @@ def _move(case: Case, fig: Figures) -> Case:
                    overdue_amount=fig.overdue_amount, path=path)
 
 
-def _close_case(state: LoanState, case: Case, reason: str, ctx: Context, step: Step) -> LoanState:
+def _settle_if_fulfilled(state: LoanState, ctx: Context, step: Step) -> LoanState:
+    """§10: an approved settlement whose repayments reached its amount closes the case PAID_OFF."""
+    state, settlement_id = treatments.fulfil(state, step)
+    case = state.open_case
+    if settlement_id is None or case is None:
+        return state
+    return _close_case(state, case, "PAID_OFF", ctx, step, settlement_id)
+
+
+def _close_case(state: LoanState, case: Case, reason: str, ctx: Context, step: Step,
+                settlement_id: str | None = None) -> LoanState:
     step.emit(ev.CaseClosed(
         event_id=step.id("CaseClosed", case.case_id), occurred_at=step.occurred_at, case_id=case.case_id,
-        loan_id=state.loan_id, business_date=step.date, reason=reason,
+        loan_id=state.loan_id, business_date=step.date, reason=reason, settlement_id=settlement_id,
     ))
+    case = treatments.on_case_closed(state, case, step)  # §10 hook: a pending settlement ends with the case
     case = recall(state, case, "CLOSED", step)
     fig = state.figures(ctx.business_date, ctx.rules.buckets)
     closed = replace(case, closed_on=step.date, close_reason=reason, dpd=fig.dpd, bucket=fig.bucket,
@@ -243,6 +266,8 @@ def apply_tick(state: LoanState, tick: ev.Tick, ctx: Context) -> tuple[LoanState
         return state, []
     step = Step(tick.event_id, tick.occurred_at, date)
     before = state
+    state = treatments.tick_pauses(state, ctx, step)  # §10 hook: a pause begins (recall) or ends
+    state = treatments.tick_settlement(state, step)  # §10 hook: a settlement past its pay_by
     case = state.case
     if case is not None and not case.is_open:
         state, case = resolve_promise(state, case, step)
@@ -250,12 +275,15 @@ def apply_tick(state: LoanState, tick: ev.Tick, ctx: Context) -> tuple[LoanState
     if state.closed_reason is None:
         fig = state.figures(date, ctx.rules.buckets)
         case = state.open_case
-        if case is not None:
+        if case is not None and treatments.is_paused(state):
+            state = _keep_paused(state, case, fig, step)
+        elif case is not None:
             state = _escalate(state, case, fig, ctx, step)
             if state.case is not case:
                 state = rejudge(state, ctx, step)
-        elif fig.dpd > ctx.rules.grace_days and fig.oldest_due_date is not None:
+        elif fig.dpd > ctx.rules.grace_days and fig.oldest_due_date is not None and treatments.may_open_case(state):
             state = _open_case(state, fig, ctx, step)
+    state = treatments.after_step(state, ctx, step)  # §10 hook: spans, recoveries, work-order limits
     state = _finish(before, state, step)
     if state != before:
         state = replace(state, as_of=date)
@@ -272,7 +300,8 @@ def apply_placement(state: LoanState, case_id: str, agency_id: str, tick: ev.Tic
     before = state
     fig = state.figures(tick.business_date, ctx.rules.buckets)
     state, case = assign(state, case, fig, agency_id, ctx, step)
-    state = _finish(before, replace(state, case=case), step)
+    state = treatments.after_step(replace(state, case=case), ctx, step)  # §10 hook: spans, work-order limits
+    state = _finish(before, state, step)
     return state, step.outputs
 
 
@@ -286,6 +315,13 @@ def _escalate(state: LoanState, case: Case, fig: Figures, ctx: Context, step: St
     case = _move(case, fig)
     state, case = resolve_promise(state, case, step)
     state, case = keep_agency_current(state, case, fig, ctx, step, at_tick=True)
+    return replace(state, case=case)
+
+
+def _keep_paused(state: LoanState, case: Case, fig: Figures, step: Step) -> LoanState:
+    """§10: a paused case does not escalate and goes to no agency; its figures and promise move on."""
+    case = replace(case, dpd=fig.dpd, bucket=fig.bucket, overdue_amount=fig.overdue_amount)
+    state, case = resolve_promise(state, case, step)
     return replace(state, case=case)
 
 

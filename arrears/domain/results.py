@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from . import compliance
+from . import compliance, treatments
 from . import events as ev
 from .agencies import recall
 from .cases import Case, Hold, PromiseRecord, WorkOrder
@@ -71,6 +71,8 @@ def apply_result(state: LoanState, result: ev.AgencyResult, ctx: Context, step: 
         return state
     if isinstance(result, ev.PromiseToPay):
         return _promise(state, case, result, ctx)
+    if isinstance(result, ev.SettlementProposed):  # §10 hook
+        return treatments.propose_settlement(state, case, result, ctx, step)
     if not case.is_open:
         return state  # the agency held it then; a closed case takes no more holds or returns
     if isinstance(result, ev.CaseReturned):

@@ -7,12 +7,16 @@ import hashlib
 from dataclasses import dataclass, field, replace
 
 from . import events as ev
+from . import settlements
 from .allocation import AllocationRules
 from .buckets import DEFAULT_BUCKETS, BucketScheme
 from .cases import Case, CaseSummary
+from .commission import AgencySpan, CommissionRates, Recovery
 from .compliance import ContactRecord
 from .compliance_profiles import PROFILES, ContactPolicy
 from .ledger import Figures, Installment, Repayment, figures, first_unpaid_due_date
+from .pauses import Pause, day_counted
+from .settlements import SettlementTerms
 
 CONTRACT_VIOLATION = "CONTRACT_VIOLATION"
 NOT_ASSIGNED = "NOT_ASSIGNED"
@@ -31,6 +35,9 @@ class Rules:
     # How late a contact may be reported and still count against the budget of its days:
     # older attempts are pruned (by business date, so every run prunes the same ones).
     late_report_days: int = 7
+    # §10 treatments: settlement limits and agencies' commission rates.
+    settlements: SettlementTerms = field(default_factory=SettlementTerms)
+    commission: CommissionRates = field(default_factory=CommissionRates)
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,23 @@ class AgencyTally:
     promises_broken: int = 0
     recovered: int = 0  # repayments received while the agency held the case, net of their reversals
     violations: int = 0
+    attributed: int = 0  # §10: repayments attributed to the agency (RecoveryAttributed), net of reversals
+    commission: int = 0  # §10: the commission on them, net of reversals
+
+
+@dataclass(frozen=True, slots=True)
+class LoanTreatments:
+    """What SPEC §10 keeps of a loan: one field of LoanState, absent for the many loans without any."""
+
+    pauses: tuple[Pause, ...] = ()  # every PauseDelinquency, with the resume that ended it early
+    paused_until: dt.date | None = None  # the last day of the pause in effect at the last step; None: not paused
+    settled_by: str | None = None  # the settlement that paid the loan off: no later case opens
+    agency_spans: tuple[AgencySpan, ...] = ()  # which agency held which case, in business dates
+    recoveries: tuple[Recovery, ...] = ()  # repayments attributed to agencies
+    recoveries_judged_before: dt.date | None = None  # repayments valued before this date were attributed
+
+
+NO_TREATMENTS = LoanTreatments()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +104,41 @@ class LoanState:
     tallies: tuple[AgencyTally, ...] = ()
     journal_len: int = 0  # records in the loan's audit journal (kept by the processor, not the rules)
     flagged: frozenset[str] = frozenset()  # unused since the debtor stage (kept: stored fields are positional)
+    treatments: LoanTreatments | None = None  # §10 (arrears.domain.treatments); None for most loans
+
+    # §10: the treatments' fields, read through the one LoanState field that holds them
+    @property
+    def treated(self) -> LoanTreatments:
+        return self.treatments or NO_TREATMENTS
+
+    @property
+    def pauses(self) -> tuple[Pause, ...]:
+        return self.treated.pauses
+
+    @property
+    def paused_until(self) -> dt.date | None:
+        return self.treated.paused_until
+
+    @property
+    def settled_by(self) -> str | None:
+        return self.treated.settled_by
+
+    @property
+    def agency_spans(self) -> tuple[AgencySpan, ...]:
+        return self.treated.agency_spans
+
+    @property
+    def recoveries(self) -> tuple[Recovery, ...]:
+        return self.treated.recoveries
+
+    @property
+    def recoveries_judged_before(self) -> dt.date | None:
+        return self.treated.recoveries_judged_before
+
+    def with_treatments(self, **changes: object) -> LoanState:
+        """The state with these §10 fields changed."""
+        treated = replace(self.treated, **changes)  # type: ignore[arg-type]
+        return replace(self, treatments=None if treated == NO_TREATMENTS else treated)
 
     @property
     def open_case(self) -> Case | None:
@@ -98,7 +157,7 @@ class LoanState:
         return replace(self, history=tuple(case if c.case_id == case.case_id else c for c in self.history))
 
     def figures(self, business_date: dt.date | None, buckets: BucketScheme) -> Figures:
-        return figures(self.installments, self.repayments, business_date, buckets)
+        return figures(self.installments, self.repayments, business_date, buckets, self.pauses)
 
     def wake_date(self, grace_days: int) -> dt.date | None:
         """The first business date at which a tick can change this loan; None if no tick can.
@@ -114,11 +173,33 @@ class LoanState:
         dates = []
         if self.case is not None and self.case.promise is not None:
             dates.append(self.case.promise.date + dt.timedelta(days=1))
-        if self.closed_reason is None:
+        if self.closed_reason is None and self.settled_by is None:
             due = first_unpaid_due_date(self.installments, self.repayments)
             if due is not None:
-                dates.append(due + dt.timedelta(days=grace_days + 1))
+                # §10: paused days do not count, and no case opens on a paused day.
+                opens = day_counted(self.pauses, due, grace_days + 1) if self.pauses else (
+                    due + dt.timedelta(days=grace_days + 1))
+                if opens is not None:
+                    dates.append(opens)
+        dates.extend(self._treatment_wakes())
         return min(dates) if dates else None
+
+    def _treatment_wakes(self) -> list[dt.date]:
+        """§10: when a pause ends, an approved settlement on a closed case falls due, or a repayment
+        an agency may be credited with is past its value date."""
+        dates = []
+        if self.paused_until is not None and self.paused_until < dt.date.max:
+            dates.append(self.paused_until + dt.timedelta(days=1))
+        settlement = self.case.settlement if self.case is not None else None
+        if settlement is not None and settlement.status == settlements.APPROVED:
+            dates.append(settlement.pay_by + dt.timedelta(days=1))
+        if self.agency_spans:
+            judged = self.recoveries_judged_before
+            waiting = [r.value_date for r in self.repayments
+                       if not r.reversed and (judged is None or r.value_date >= judged)]
+            if waiting:
+                dates.append(min(waiting) + dt.timedelta(days=1))
+        return dates
 
     def tally(self, agency_id: str) -> AgencyTally:
         return next((t for t in self.tallies if t.agency_id == agency_id), AgencyTally(agency_id))

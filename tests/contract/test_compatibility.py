@@ -131,3 +131,37 @@ def test_a_change_in_a_nested_type_file_fails_the_record_that_uses_it(tmp_path: 
     }
     assert "employer" in problems[f"{NAMESPACE}.LoanOpened"][0]
     assert "removed" in problems[f"{NAMESPACE}.RepaymentReversed"][0]
+
+
+# --------------------------------------------------------------------------- SPEC §10 treatments
+TREATMENT_FIELDS = {  # released record -> the optional fields §10 gave it
+    "CaseState": ["paused_until"],
+    "CaseClosed": ["settlement_id"],
+    "WorkOrderIssued": ["settlement_policy"],
+    "WorkOrderUpdated": ["settlement_policy"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TREATMENT_FIELDS))
+def test_treatments_add_only_null_defaulted_fields_at_the_end_of_released_records(name: str) -> None:
+    released = RELEASED[f"{NAMESPACE}.{name}"]["fields"]
+    now = CURRENT[f"{NAMESPACE}.{name}"]["fields"]
+    assert now[:len(released)] == released  # nothing before them changed
+    added = now[len(released):]
+    assert [f["name"] for f in added] == TREATMENT_FIELDS[name]
+    assert all(f["type"][0] == "null" and f["default"] is None for f in added)
+
+
+def test_no_enum_gained_or_lost_a_symbol() -> None:
+    enums = {n for n, s in RELEASED.items() if s["type"] == "enum"}
+    assert enums and all(CURRENT[n]["symbols"] == RELEASED[n]["symbols"] for n in enums)
+    # A paused case is OPEN with a paused_until, a settled one CLOSED PAID_OFF with a settlement_id.
+    assert "PAUSED" not in CURRENT[f"{NAMESPACE}.CaseStatus"]["symbols"]
+
+
+def test_every_new_treatment_record_is_released_as_it_is() -> None:
+    for name in ("PauseDelinquency", "ResumeDelinquency", "DelinquencyPaused", "DelinquencyResumed",
+                 "SettlementProposed", "SettlementApproved", "SettlementRejected", "SettlementPending",
+                 "ApproveSettlement", "RejectSettlement", "SettlementFulfilled", "SettlementBroken",
+                 "RecoveryAttributed", "RecoveryReversed", "SettlementPolicy"):
+        assert CURRENT[f"{NAMESPACE}.{name}"] == RELEASED[f"{NAMESPACE}.{name}"], name

@@ -92,6 +92,32 @@ SPEC_FIELDS: dict[str, tuple[str, ...]] = {
     "ReleaseCase": (*BASE, "case_id", "loan_id", "requested_by", "reason"),
     # §7 access to personal data, on collections.audit
     "PiiAccessed": (*BASE, "token_name", "endpoint", "case_id", "loan_id", "customer_id"),
+    # §10 treatments and agency economics
+    "PauseDelinquency": (*BASE, "loan_id", "from_date", "until_date", "reason", "requested_by"),
+    "ResumeDelinquency": (*BASE, "loan_id", "on_date", "requested_by"),
+    "DelinquencyPaused": (
+        *BASE, "case_id", "loan_id", "business_date", "from_date", "until_date", "dpd", "bucket", "requested_by",
+    ),
+    "DelinquencyResumed": (*BASE, "case_id", "loan_id", "business_date", "on_date", "dpd", "bucket"),
+    "SettlementProposed": (*RESULT, "amount", "pay_by"),
+    "SettlementApproved": (
+        *CASE, "settlement_id", "agency_id", "amount", "pay_by", "discount", "approved_by",
+    ),
+    "SettlementRejected": (*CASE, "settlement_id", "agency_id", "amount", "discount", "reason"),
+    "SettlementPending": (*CASE, "settlement_id", "agency_id", "amount", "pay_by", "discount"),
+    "ApproveSettlement": (*BASE, "loan_id", "case_id", "settlement_id", "decided_by"),
+    "RejectSettlement": (*BASE, "loan_id", "case_id", "settlement_id", "decided_by"),
+    "SettlementFulfilled": (*CASE, "settlement_id", "agency_id", "amount", "paid_amount"),
+    "SettlementBroken": (*CASE, "settlement_id", "agency_id", "amount", "paid_amount"),
+    "RecoveryAttributed": (
+        *BASE, "case_id", "loan_id", "agency_id", "work_order_id", "payment_id", "amount", "bucket", "rate",
+        "commission", "business_date",
+    ),
+    "RecoveryReversed": (
+        *BASE, "case_id", "loan_id", "agency_id", "work_order_id", "payment_id", "amount", "bucket", "rate",
+        "commission", "business_date",
+    ),
+    "SettlementPolicy": ("max_discount", "approval_above", "outstanding_amount", "min_amount"),
 }
 SPEC_ENUMS = {
     "LoanCloseReason": ["PAID_OFF", "WRITTEN_OFF", "SOLD", "CANCELLED"],
@@ -106,15 +132,16 @@ SPEC_ENUMS = {
     ],
     "CaseStatus": ["OPEN", "ASSIGNED", "HOLD", "CLOSED"],
 }
-NESTED_RECORDS = {"Customer", "EmergencyContact", "Debtor", "ContactPolicy", "Promise", "Offset"}
+NESTED_RECORDS = {"Customer", "EmergencyContact", "Debtor", "ContactPolicy", "Promise", "Offset", "SettlementPolicy"}
 MONEY = {
     "principal", "principal_due", "interest_due", "fee_due", "amount", "overdue_amount",
-    "previous_overdue_amount", "promised_amount", "paid_amount",
+    "previous_overdue_amount", "promised_amount", "paid_amount", "commission", "outstanding_amount", "min_amount",
 }
 DATES = {
     "opened_on", "due_date", "value_date", "business_date", "oldest_due_date", "assigned_on", "expires_on",
-    "promised_date", "date", "closed_on",
+    "promised_date", "date", "closed_on", "from_date", "until_date", "on_date", "pay_by", "paused_until",
 }
+SHARES = {"rate", "discount", "max_discount", "approval_above"}  # fractions (0.15 is 15%): double, never money
 INSTANTS = {"occurred_at", "attempted_at", "last_contact_at"}
 NULLABLE = {
     ("RepaymentReceived", "reference"), ("CaseBalanceChanged", "payment_id"),
@@ -122,6 +149,10 @@ NULLABLE = {
     ("ContactPolicy", "max_attempts_per_week"), ("CaseState", "closed_on"), ("CaseState", "close_reason"),
     ("CaseState", "agency_id"), ("CaseState", "work_order_id"), ("CaseState", "hold_reason"),
     ("CaseState", "promise"), ("CaseState", "last_contact_at"),
+    # §10: new fields of released records, and the nullable fields of the new ones
+    ("CaseState", "paused_until"), ("CaseClosed", "settlement_id"), ("WorkOrderIssued", "settlement_policy"),
+    ("WorkOrderUpdated", "settlement_policy"), ("PauseDelinquency", "until_date"), ("DelinquencyPaused", "case_id"),
+    ("DelinquencyPaused", "until_date"), ("DelinquencyResumed", "case_id"), ("SettlementPolicy", "approval_above"),
 }
 NAMED_FIELD_TYPES = [
     ("LoanOpened", "customer", "Customer"),
@@ -141,6 +172,8 @@ NAMED_FIELD_TYPES = [
     ("CaseState", "close_reason", "CaseCloseReason"),
     ("CaseState", "hold_reason", "HoldReason"),
     ("CaseState", "promise", "Promise"),
+    ("WorkOrderIssued", "settlement_policy", "SettlementPolicy"),
+    ("WorkOrderUpdated", "settlement_policy", "SettlementPolicy"),
 ]
 
 
@@ -185,6 +218,7 @@ def sample(schema: Any, path: str, *, nulls: bool, named: dict[str, Any]) -> Any
             "int": -1234567,
             "long": 2**53 + 7,
             "boolean": True,
+            "double": 0.1 + 0.2,  # a share no decimal writes exactly: it must round-trip bit for bit
         }[schema]
     kind, logical = schema["type"], schema.get("logicalType")
     if logical == "date":
@@ -278,7 +312,7 @@ def independent_canonical_form(name: str) -> str:
     for schema in DEFINITIONS.values():
         if schema["type"] == "enum":
             parse_schema(schema, named_schemas=named)
-    for nested in ("EmergencyContact", "Customer", "Debtor", "ContactPolicy", "Promise", "Offset"):
+    for nested in ("EmergencyContact", "Customer", "Debtor", "ContactPolicy", "Promise", "Offset", "SettlementPolicy"):
         parse_schema(definition(nested), named_schemas=named)
     schema = parse_schema(definition(name), named_schemas=dict(named))
     # expand_schema inlines one level; LoanOpened -> Customer -> EmergencyContact needs two.
@@ -443,7 +477,7 @@ def test_nested_and_enum_fields_refer_to_their_named_types(record: str, field: s
 
 
 def test_money_is_long_dates_are_int_date_and_instants_are_long_timestamp_millis() -> None:
-    checked = {"money": 0, "date": 0, "instant": 0}
+    checked = {"money": 0, "date": 0, "instant": 0, "share": 0}
     for name in SPEC_FIELDS:
         for field in definition(name)["fields"]:
             schema = without_null(field["type"])
@@ -456,7 +490,11 @@ def test_money_is_long_dates_are_int_date_and_instants_are_long_timestamp_millis
             elif field["name"] in INSTANTS:
                 assert schema == {"type": "long", "logicalType": "timestamp-millis"}, (name, field["name"])
                 checked["instant"] += 1
+            elif field["name"] in SHARES:
+                assert schema == "double", (name, field["name"])
+                checked["share"] += 1
     assert checked["money"] >= 15 and checked["date"] >= 20 and checked["instant"] >= len(EVENTS)
+    assert checked["share"] >= 7
 
 
 def test_every_event_has_a_string_event_id_and_an_occurred_at_instant() -> None:

@@ -71,11 +71,13 @@ def test_the_demo_runs_to_the_end_writes_the_report_leaves_nothing_running_and_l
     assert f"report: {tmp_path / 'report.html'}" in done.stdout
     # the workers' KPIs (query API) against an independent count from the topics
     assert "cross-check: the query API and the topics agree on" in done.stdout, done.stdout[-2000:]
+    assert "recoveries_attributed, commission" in done.stdout  # SPEC §10: collections.recoveries summed
     assert not _processes_with(marker), "the demo left processes behind"
 
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     for heading in ("Delinquency by bucket over business dates", "Roll rates", "Agencies side by side",
-                    "violations by rule", "Case outcomes", "Run parameters"):
+                    "Recoveries and commission", "Settlements and pauses", "violations by rule", "Case outcomes",
+                    "Run parameters"):
         assert heading.lower() in report.lower(), heading
     assert "<svg" in report, "charts are inline SVG"
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", report), "the report loads nothing from outside"

@@ -221,6 +221,10 @@ def assert_as_expected(settings: Settings, want: Expected, since: dict[str, dict
     assert sorted(states) == sorted(want.case_states)
     for case_id, state in want.case_states.items():
         assert states[case_id] == state, case_id
+    recoveries = distinct(outputs(settings, "collections.recoveries", since.get("recoveries")))
+    assert recoveries == want.recoveries, (  # SPEC §10: repayments attributed to agencies, commission
+        f"recoveries: got {sorted(r['payment_id'] for r in recoveries.values())}, "
+        f"expected {sorted(r['payment_id'] for r in want.recoveries.values())}")
 
 
 def wait_caught_up(procs: list[WorkerProcess], timeout: float = 180) -> None:
@@ -273,7 +277,7 @@ def test_a_live_run_and_a_replay_into_a_fresh_deployment_emit_the_same_records(
     # A fresh deployment replays the same logs, everything already published.
     marks = {name: end_offsets(settings, settings.topics.name(base)) for name, base in
              (("cases", "collections.cases"), ("compliance", "collections.compliance"),
-              ("states", "collections.case-state"))}
+              ("states", "collections.case-state"), ("recoveries", "collections.recoveries"))}
     replay_env = {**env, "ARREARS_APP_ID": f"{settings.arrears_app_id}-replay",
                   "ARREARS_DATA_DIR": str(tmp_path / "replay")}
     run_cli(["topics"], replay_env)

@@ -140,6 +140,29 @@ def test_a_result_file_with_bad_rows_publishes_the_good_rows_and_files_the_rest(
 
 
 @pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
+def test_settlement_proposals_come_through_the_inbox_with_their_amount_and_pay_by(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """SPEC §10: ``SettlementProposed`` rows use the ``amount`` and ``pay_by`` columns."""
+    settings = files_settings(make_settings, tmp_path)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    rows = ("type,event_id,occurred_at,case_id,work_order_id,amount,pay_by\r\n"
+            "SettlementProposed,stl-1,2026-03-05T10:30:00Z,LN-1:1,WO-LN-1:1,360000,2026-03-20\r\n"
+            "SettlementProposed,stl-2,2026-03-05T10:31:00Z,LN-2:1,WO-LN-2:1,0,2026-03-20\r\n"
+            "SettlementProposed,stl-3,2026-03-05T10:32:00Z,LN-3:1,WO-LN-3:1,3600.00,2026-03-20\r\n")
+    with Adapter(settings, "AG2", port=free_port()):
+        (inbox / "offers.csv").write_bytes(rows.encode())
+        wait_for(lambda: (inbox / "processed" / "offers.csv").exists())
+        (record,) = read_topic(settings, settings.topics.agency_results, min_count=1, timeout=10)
+    assert (record.key, record.name) == (b"LN-1", "SettlementProposed")
+    assert {k: record.data[k] for k in ("agency_id", "amount", "pay_by")} == {  # type: ignore[index]
+        "agency_id": "AG2", "amount": 360_000, "pay_by": dt.date(2026, 3, 20)}
+    rejected = list(csv.DictReader(io.StringIO((inbox / "rejected" / "offers.csv").read_text(encoding="utf-8"))))
+    assert [(r["row"], r["rejection_reason"].split(":")[0]) for r in rejected] == [("2", "amount"), ("3", "amount")]
+
+
+@pytest.mark.slow  # a few seconds: runs in `make test`, not `make test-fast`
 def test_the_file_drop_agency_reads_the_outbox_and_answers_through_the_inbox(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:

@@ -90,6 +90,16 @@ def loan_records(loan_id: str) -> list[tuple[str, dict[str, Any]]]:
             **base, "event_id": eid(), "case_id": case_id, "loan_id": loan_id, "requested_by": "ops@lender",
             "reason": "dispute resolved",
         }),
+        # SPEC §10: an agency's settlement proposal and the lender's treatment commands
+        ("SettlementProposed", {**result, "event_id": eid(), "amount": 90_000, "pay_by": dt.date(2026, 3, 20)}),
+        ("ApproveSettlement", {**base, "event_id": eid(), "loan_id": loan_id, "case_id": case_id,
+                               "settlement_id": f"{case_id}:S1", "decided_by": "credit-officer"}),
+        ("RejectSettlement", {**base, "event_id": eid(), "loan_id": loan_id, "case_id": case_id,
+                              "settlement_id": f"{case_id}:S2", "decided_by": "credit-officer"}),
+        ("PauseDelinquency", {**base, "event_id": eid(), "loan_id": loan_id, "from_date": dt.date(2026, 2, 1),
+                              "until_date": None, "reason": "hardship", "requested_by": "hardship-desk"}),
+        ("ResumeDelinquency", {**base, "event_id": eid(), "loan_id": loan_id, "on_date": dt.date(2026, 3, 1),
+                               "requested_by": "hardship-desk"}),
         ("LoanClosed", {**base, "event_id": eid(), "loan_id": loan_id, "reason": "WRITTEN_OFF"}),
     ]
 

@@ -165,7 +165,7 @@ def _sample(schema: Any, variant: int) -> Any:
         branches = [b for b in schema if b != "null"]
         return None if variant == 0 and "null" in schema else _sample(branches[0], variant)
     if isinstance(schema, str):
-        return {"string": "x", "int": 3, "long": 12_345, "boolean": True}[schema]
+        return {"string": "x", "int": 3, "long": 12_345, "boolean": True, "double": 0.25}[schema]
     logical = schema.get("logicalType")
     if logical == "date":
         return dt.date(2026, 3, 1)

@@ -49,11 +49,12 @@ def test_every_json_example_is_a_valid_record_and_results_are_accepted_by_the_en
         "PromiseToPay",
         "DisputeRaised",
         "CaseReturned",
+        "SettlementProposed",
     }
     for obj in examples.values():
         from_json(CATALOG, obj)
     results = [o for t, o in examples.items() if not t.startswith("WorkOrder")]
-    assert len(parse_results(CATALOG, json.dumps(results).encode(), "AG1")) == 4
+    assert len(parse_results(CATALOG, json.dumps(results).encode(), "AG1")) == 5
 
 
 def test_the_webhook_example_body_and_signature_are_what_the_adapter_sends() -> None:

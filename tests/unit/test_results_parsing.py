@@ -86,3 +86,20 @@ def test_a_bad_body_is_refused_whole_naming_the_item_and_field(
         parse_results(CATALOG, doc, "AG1")
     assert caught.value.reason.startswith(reason) or reason in caught.value.reason
     assert caught.value.index == index
+
+
+def settlement(**overrides: object) -> dict[str, object]:
+    return {"type": "SettlementProposed", "event_id": "s-1", "occurred_at": "2026-03-05T10:30:00Z",
+            "agency_id": "AG1", "case_id": "L1:1", "work_order_id": "WO-1", "amount": 360_000,
+            "pay_by": "2026-03-20", **overrides}
+
+
+def test_a_settlement_proposal_is_a_result_and_its_amount_must_be_positive_minor_units() -> None:
+    ((name, value),) = parse_results(CATALOG, body(settlement()), "AG1")
+    assert (name, value["amount"], value["pay_by"].isoformat()) == ("SettlementProposed", 360_000, "2026-03-20")
+    for bad, reason in ((settlement(amount=0), "amount: a settlement amount must be > 0"),
+                        (settlement(amount=3600.5), "amount: expected an integer"),
+                        (settlement(pay_by="20.3.2026"), "pay_by: expected a date"),
+                        (settlement(discount=0.1), "discount: unknown field")):
+        with pytest.raises(InvalidResults, match=reason):
+            parse_results(CATALOG, body(bad), "AG1")

@@ -75,3 +75,25 @@ def test_duplicated_events_change_nothing(events, days) -> None:
 
     doubled = [e for event in events for e in (event, event)]
     assert outputs(doubled) == outputs(events)
+
+
+@st.composite
+def pauses(draw: st.DrawFn) -> list[ev.InputEvent]:
+    """SPEC §10: a few pauses, overlapping or not, open-ended or not, backdated or not."""
+    out: list[ev.InputEvent] = []
+    for n in range(draw(st.integers(0, 3))):
+        first = START + dt.timedelta(days=draw(st.integers(0, 120)))
+        last = None if draw(st.booleans()) else first + dt.timedelta(days=draw(st.integers(0, 40)))
+        out.append(ev.PauseDelinquency(f"pause{n}", 0, "L1", first, last, "hardship", "ops"))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(loan_events(), pauses(), st.randoms(use_true_random=False), st.integers(1, 200))
+def test_figures_with_pauses_do_not_depend_on_arrival_order(events, paused, rnd, days) -> None:
+    date = START + dt.timedelta(days=days)
+    shuffled = [*events, *paused]
+    rnd.shuffle(shuffled)
+    shuffled.sort(key=lambda e: e.event_id == "rev1")
+    ordered = sorted([*events, *paused], key=lambda e: e.event_id == "rev1")
+    assert final_figures(shuffled, date) == final_figures(ordered, date)
