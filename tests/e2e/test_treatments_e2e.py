@@ -192,13 +192,15 @@ def test_settlements_pauses_and_commission_through_the_cli_and_a_replay_gives_th
         assert get_json(f"{worker.url}/cases/TRT-L3:1")[1]["status"] == "OPEN"
         publisher.end_of_day("2026-03-05")
         assert cli(["resume", "TRT-L3", "--on", "2026-03-04", "--by", "hardship-desk"], env).returncode == 0
-        wait_until(lambda: get_json(f"{worker.url}/cases/TRT-L3:1")[1]["status"] == "ASSIGNED", 30,
-                   message="TRT-L3 back with the agency")
+        wait_until(lambda: treatments(worker, "TRT-L3:1")["paused_until"] is None, 30, message="resumed")
 
         # The first repayment bounces; TRT-L2's pay_by passes unpaid.
         publisher.publish("RepaymentReversed", {"loan_id": "TRT-L1", "payment_id": "TRT-P1", "reason": "NSF"})
         publisher.end_of_day("2026-03-07")
         wait_until(lambda: caught_up(worker, "2026-03-07"), 60, message="every partition at 2026-03-07")
+        # placement gives the resumed case back to an agency at the next tick (SPEC §5)
+        wait_until(lambda: get_json(f"{worker.url}/cases/TRT-L3:1")[1]["status"] == "ASSIGNED", 30,
+                   message="TRT-L3 back with the agency")
 
         cases = records(settings, "collections.cases", min_count=20)
         kinds = [(r["type"], r.get("case_id")) for r in cases]
