@@ -132,8 +132,8 @@ def refusal(status: int, body: Any) -> str:
     return str(reason)
 
 
-class ReleaseRefused(ArrearsError):
-    """A release that cannot be published, with the HTTP status the ops page answers it with."""
+class CommandRefused(ArrearsError):
+    """A command that cannot be published, with the HTTP status the ops page answers it with."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -146,7 +146,7 @@ def release_case(settings: Any, worker_url: str, case_id: str, reason: str, requ
 
     Shared by ``arrears release`` and the ops page's release action (whose *requested_by* is the
     token's name). Returns (the case as the API showed it, the command published); raises
-    :class:`ReleaseRefused` when the id is bad, the case unknown or not on hold.
+    :class:`CommandRefused` when the id is bad, the case unknown or not on hold.
     """
     from arrears.topics import loan_id_of_case
     from producers.publisher import LoanEventPublisher
@@ -154,12 +154,12 @@ def release_case(settings: Any, worker_url: str, case_id: str, reason: str, requ
     try:
         loan_id = loan_id_of_case(case_id)
     except ValueError as exc:
-        raise ReleaseRefused(str(exc), 400) from None
+        raise CommandRefused(str(exc), 400) from None
     status, case = fetch_json(worker_url + api_path("cases", case_id), token)
     if status != 200 or not isinstance(case, dict):
-        raise ReleaseRefused(f"case {case_id}: {refusal(status, case)}", status if status in (401, 403, 404) else 502)
+        raise CommandRefused(f"case {case_id}: {refusal(status, case)}", status if status in (401, 403, 404) else 502)
     if case.get("status") != "HOLD":
-        raise ReleaseRefused(f"case {case_id} is not on hold (status {case.get('status')}); nothing to release", 409)
+        raise CommandRefused(f"case {case_id} is not on hold (status {case.get('status')}); nothing to release", 409)
     with LoanEventPublisher(settings) as publisher:
         command = publisher.publish("ReleaseCase", {
             "case_id": case_id, "loan_id": loan_id, "requested_by": requested_by, "reason": reason,

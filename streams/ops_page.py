@@ -465,6 +465,35 @@ async function release(caseId, reason) {
   refreshQueues();
 }
 
+function decisionCell(item) {
+  // Approve or reject a pending settlement (act scope); the token's name is who decided.
+  const cell = el("span");
+  if (!scopes.includes("act")) return cell;
+  for (const decision of ["approve", "reject"]) {
+    const button = el("button", decision);
+    button.type = "button";
+    button.className = "settlement-" + decision;
+    button.dataset.case = item.case_id;
+    button.addEventListener("click", () => decideSettlement(item.case_id, decision));
+    cell.appendChild(button);
+  }
+  return cell;
+}
+
+async function decideSettlement(caseId, decision) {
+  const status = document.getElementById("action-status");
+  try {
+    const r = await request("POST", "/cases/" + encodeURIComponent(caseId) + "/settlement/" + decision, {});
+    status.className = "ok";
+    status.textContent = r.published + " published for " + r.settlement_id + " by " + r.decided_by +
+                         "; event " + r.event_id;
+  } catch (e) {
+    status.className = "error";
+    status.textContent = decision + " of the settlement of " + caseId + ": " + e.message;
+  }
+  refreshQueues();
+}
+
 function violationsBody(q) {
   const box = el("div");
   const matrix = q.by_rule_and_agency || {};
@@ -498,6 +527,15 @@ async function refreshQueues() {
       held: () => queueTable("held", ["case", "reason", "since", "bucket", "overdue", ""],
         q.held.items.map(c => [caseLink(c.case_id), c.hold_reason, c.since || "before this worker started", c.bucket,
                                money(c.overdue_amount, c.currency), releaseCell(c)]), 99, q.held.count),
+      settlements: () => queueTable("settlements", ["case", "agency", "settlement", "amount", "discount", "pay by",
+                                                    "since", ""],
+        (q.settlements || {items: []}).items.map(i => [caseLink(i.case_id), i.agency_id, i.settlement_id,
+          money(i.amount, CONFIG.currency), pct(i.discount), i.pay_by, i.since || "—", decisionCell(i)]),
+        99, (q.settlements || {count: 0}).count),
+      paused: () => queueTable("paused", ["loan", "case", "from", "until", "dpd", "bucket", "by"],
+        (q.paused || {items: []}).items.map(i => [i.loan_id, i.case_id ? caseLink(i.case_id) : "—", i.from_date,
+          i.until_date || "until resumed", num(i.dpd), i.bucket, i.requested_by]),
+        99, (q.paused || {count: 0}).count),
     };
     const panels = body.registry.map(spec => {
       if (!spec.available) return panel(spec, 0, el("p", "not available yet", "muted"));

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from arrears.argtypes import http_url, iso_date, output_file
 from arrears.cli import UsageError, _logging, _settings, command
 from arrears.errors import ArrearsError
 
-from .cli import _token_arg, api_path, fetch_json, refusal, worker_url
+from .cli import CommandRefused, _token_arg, api_path, fetch_json, refusal, worker_url
 
 
 def _who(p: argparse.ArgumentParser, what: str) -> None:
@@ -88,35 +89,56 @@ def _settlement_args(p: argparse.ArgumentParser) -> None:
     _token_arg(p)
 
 
-@command("settlement", "approve or reject a case's pending settlement (publishes ApproveSettlement/RejectSettlement)",
-         _settlement_args)
-def cmd_settlement(args: argparse.Namespace) -> int:
+def decide_settlement(settings: Any, url: str, case_id: str, decision: str, decided_by: str,
+                      token: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Find the case's pending settlement through a worker's query API and publish the decision.
+
+    Shared by ``arrears settlement`` and the ops page's approve/reject actions (whose
+    *decided_by* is the token's name). Returns (the settlement as the API showed it, the command
+    published); raises :class:`~streams.cli.CommandRefused` when the id is bad, the case unknown,
+    nothing is pending, or *decided_by* is the agency that proposed it (maker-checker).
+    """
     from arrears.topics import loan_id_of_case
     from producers.publisher import LoanEventPublisher
 
     try:
-        loan_id = loan_id_of_case(args.case_id)
+        loan_id = loan_id_of_case(case_id)
     except ValueError as exc:
-        raise ArrearsError(str(exc)) from None
-    settings = _settings()
-    _logging("settlement", settings)
-    status, body = fetch_json(worker_url(args, settings) + api_path("cases", args.case_id) + "/treatments", args.token)
+        raise CommandRefused(str(exc), 400) from None
+    status, body = fetch_json(url + api_path("cases", case_id) + "/treatments", token)
     if status != 200 or not isinstance(body, dict):
-        raise ArrearsError(f"case {args.case_id}: {refusal(status, body)}")
+        raise CommandRefused(f"case {case_id}: {refusal(status, body)}", status if status in (401, 403, 404) else 502)
     settlement = body.get("settlement")
     if not isinstance(settlement, dict) or settlement.get("status") != "PENDING":
         where = f"its settlement {settlement['settlement_id']} is {settlement['status']}" if isinstance(
             settlement, dict) else "it has no settlement"
-        raise ArrearsError(f"case {args.case_id} has no settlement pending a decision ({where})")
-    if args.by == settlement["agency_id"]:
-        raise ArrearsError(f"{args.by} proposed settlement {settlement['settlement_id']}: the agency cannot decide "
-                           "its own proposal (maker-checker)")
-    record_name = "ApproveSettlement" if args.decision == "approve" else "RejectSettlement"
+        raise CommandRefused(f"case {case_id} has no settlement pending a decision ({where})", 409)
+    if decided_by == settlement["agency_id"]:
+        raise CommandRefused(f"{decided_by} proposed settlement {settlement['settlement_id']}: the agency cannot "
+                             "decide its own proposal (maker-checker)", 403)
+    record_name = "ApproveSettlement" if decision == "approve" else "RejectSettlement"
     with LoanEventPublisher(settings) as publisher:
         record = publisher.publish(record_name, {
-            "loan_id": loan_id, "case_id": args.case_id, "settlement_id": settlement["settlement_id"],
-            "decided_by": args.by,
+            "loan_id": loan_id, "case_id": case_id, "settlement_id": settlement["settlement_id"],
+            "decided_by": decided_by,
         }, wait=True)
+    return settlement, record
+
+
+@command("settlement", "approve or reject a case's pending settlement (publishes ApproveSettlement/RejectSettlement)",
+         _settlement_args)
+def cmd_settlement(args: argparse.Namespace) -> int:
+    from arrears.topics import loan_id_of_case
+
+    try:
+        loan_id_of_case(args.case_id)
+    except ValueError as exc:
+        raise ArrearsError(str(exc)) from None
+    settings = _settings()
+    _logging("settlement", settings)
+    settlement, record = decide_settlement(settings, worker_url(args, settings), args.case_id, args.decision,
+                                           args.by, args.token)
+    record_name = "ApproveSettlement" if args.decision == "approve" else "RejectSettlement"
     print(f"published {record_name} for {settlement['settlement_id']} ({settlement['agency_id']}: "
           f"{settlement['amount']} minor units by {settlement['pay_by']}, discount {settlement['discount']:.2%}; "
           f"event {record['event_id']})")

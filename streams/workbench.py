@@ -56,6 +56,11 @@ def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _plain(value: Any) -> Any:
+    """A record field as JSON has it (dates as ISO strings)."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
 # --------------------------------------------------------------------------- queue registry
 @dataclass(frozen=True)
 class QueueSpec:
@@ -87,13 +92,21 @@ QUEUES: dict[str, QueueSpec] = {q.name: q for q in (
     QueueSpec("violations", "Contact-rule violations"),
     QueueSpec("unassigned", "Waiting for an agency", note=f"open and unassigned for more than {WAIT_TICKS} ticks"),
     QueueSpec("held", "On hold", actions=("release",)),
-    QueueSpec("settlements", "Settlements pending approval", available=False, actions=("approve", "reject"),
-              note="comes with settlements (SPEC §10)"),
-    QueueSpec("paused", "Paused loans", available=False, note="comes with pauses (SPEC §10)"),
+    QueueSpec("settlements", "Settlements pending approval", actions=("approve", "reject"),
+              note="discounts above approval_above wait for a person (SPEC §10)"),
+    QueueSpec("paused", "Paused loans", note="delinquency paused (SPEC §10): no escalation, no agency"),
 )}
 
-#: queues kept by :class:`OpenItems` (none yet: settlements and pauses register here when they exist)
-OPEN_ITEMS: dict[str, OpenItems] = {}
+#: queues kept by :class:`OpenItems`: a settlement waits from SettlementPending to its decision
+#: (or its end), a loan is paused from DelinquencyPaused to DelinquencyResumed
+OPEN_ITEMS: dict[str, OpenItems] = {
+    "settlements": OpenItems("settlement_id", opens=("SettlementPending",),
+                             closes=("SettlementApproved", "SettlementRejected"),
+                             fields=("case_id", "loan_id", "agency_id", "settlement_id", "amount", "discount",
+                                     "pay_by")),
+    "paused": OpenItems("loan_id", opens=("DelinquencyPaused",), closes=("DelinquencyResumed",),
+                        fields=("case_id", "loan_id", "from_date", "until_date", "dpd", "bucket", "requested_by")),
+}
 _OPEN_ITEM_RECORDS = frozenset(r for spec in OPEN_ITEMS.values() for r in (*spec.opens, *spec.closes))
 _OBSERVED = (ev.PromiseBroken, ev.ComplianceViolation, ev.CaseHeld, ev.CaseReleased, ev.CaseClosed, ev.CaseOpened)
 
@@ -199,7 +212,7 @@ class Workbench:
                 share.unresolved.add(loan_id)
         for queue, spec in OPEN_ITEMS.items():
             if name in spec.opens:
-                item = {f: getattr(output, f, None) for f in spec.fields}
+                item = {f: _plain(getattr(output, f, None)) for f in spec.fields}
                 item["since"] = _iso(getattr(output, "business_date", None) or self._date(partition))
                 share.open_items.setdefault(queue, {})[str(getattr(output, spec.key))] = item
             elif name in spec.closes:

@@ -8,7 +8,10 @@ or name needs ``pii`` and, like every answer that shows personal data unmasked, 
 
 Actions need the ``act`` scope and publish a command that names the token as who asked:
 ``POST /cases/{case_id}/release`` with ``{"reason": "..."}`` publishes ReleaseCase exactly as
-``arrears release`` does (:func:`streams.cli.release_case`).
+``arrears release`` does (:func:`streams.cli.release_case`); ``POST
+/cases/{case_id}/settlement/approve`` and ``.../reject`` publish ApproveSettlement or
+RejectSettlement as ``arrears settlement`` does (:func:`streams.treatment_cli.decide_settlement`),
+``decided_by`` the token's name (an agency's own token cannot decide its proposal: 403).
 """
 
 from __future__ import annotations
@@ -224,7 +227,7 @@ def register_workbench_views(worker: Worker, kit: ViewKit) -> None:
 
     # ------------------------------------------------------------------ actions
     async def release(web: Any, request: Any, who: Principal, case_id: str) -> Any:
-        from .cli import ReleaseRefused, release_case
+        from .cli import CommandRefused, release_case
 
         try:
             body = await request.json()
@@ -242,7 +245,7 @@ def register_workbench_views(worker: Worker, kit: ViewKit) -> None:
         try:
             case, command = await loop.run_in_executor(
                 None, release_case, settings, own_url, case_id, reason.strip(), who.name, token)
-        except ReleaseRefused as exc:
+        except CommandRefused as exc:
             return web.json({"error": str(exc)}, status=exc.status)
         except ArrearsError as exc:
             log.error("release of %s by %s not published: %s", case_id, who.name, exc)
@@ -253,6 +256,34 @@ def register_workbench_views(worker: Worker, kit: ViewKit) -> None:
                          "requested_by": who.name, "hold_reason": case.get("hold_reason")}, status=202)
 
     app.page("/cases/{case_id}/release")(type("release_case", (View,), {"post": kit.guarded(release, ACT)}))
+
+    def settlement_decision(decision: str) -> Any:
+        async def decide(web: Any, request: Any, who: Principal, case_id: str) -> Any:
+            from .cli import CommandRefused
+            from .treatment_cli import decide_settlement
+
+            token = request.headers.get(AUTHORIZATION, "").strip().partition(" ")[2].strip() or None
+            own_url = str(app.conf.canonical_url).rstrip("/")
+            loop = asyncio.get_running_loop()
+            try:
+                settlement, command = await loop.run_in_executor(
+                    None, decide_settlement, settings, own_url, case_id, decision, who.name, token)
+            except CommandRefused as exc:
+                return web.json({"error": str(exc)}, status=exc.status)
+            except ArrearsError as exc:
+                log.error("settlement %s of %s by %s not published: %s", decision, case_id, who.name, exc)
+                return web.json({"error": f"not published: {exc}"}, status=503)
+            name = "ApproveSettlement" if decision == "approve" else "RejectSettlement"
+            log.info("%s published for %s by token %s", name, case_id, who.name,
+                     extra={"case_id": case_id, "event_id": command["event_id"]})
+            return web.json({"published": name, "case_id": case_id, "settlement_id": settlement["settlement_id"],
+                             "event_id": command["event_id"], "decided_by": who.name}, status=202)
+
+        return decide
+
+    for decision in ("approve", "reject"):
+        view = type(f"settlement_{decision}", (View,), {"post": kit.guarded(settlement_decision(decision), ACT)})
+        app.page(f"/cases/{{case_id}}/settlement/{decision}")(view)
 
 
 def _int_param(request: Any, name: str, default: int, low: int, high: int) -> int | str:

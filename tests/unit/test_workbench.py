@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from builders import installment, opened, repayment, tick
 from test_agency_rules import HOUR, T0, contact, of, promise, result
+from test_loan_rules import DictStore
 
 from arrears.config import parse_config
 from arrears.domain import events as ev
@@ -174,10 +176,31 @@ def test_customers_and_persons_are_indexed_from_outputs_and_stored_loans() -> No
     assert fresh.loans_of_person(phone_key("13800000000")) == ["L1", "L2", "L3"]
 
 
-def test_the_registry_lists_queues_not_available_yet() -> None:
+def test_the_registry_lists_every_queue_with_its_actions() -> None:
     registry = {q["name"]: q for q in merge_queues([{}])["registry"]}
     assert registry["held"]["actions"] == ["release"]
-    assert registry["settlements"]["available"] is False and registry["paused"]["available"] is False
+    assert registry["settlements"]["actions"] == ["approve", "reject"]
+    assert all(q["available"] for q in registry.values())
+
+
+def test_pending_settlements_and_paused_loans_open_and_close_their_queues() -> None:
+    rules = parse_config({}).rules(1)
+    bench = Workbench(rules, 1, {})
+    day = dt.date(2026, 3, 2)
+    pending = ev.SettlementPending("e1", 0, "L1:1", "L1", day, "L1:1:S1", "AG1", 30_000, dt.date(2026, 3, 20), 0.25)
+    paused = ev.DelinquencyPaused("e2", 0, "L2:1", "L2", day, dt.date(2026, 3, 1), None, 0, "M1", "desk")
+    for output in (pending, paused):
+        bench.observe(output)
+    queues = merge_queues([bench.local_queues({0: LoanBook(DictStore(), rules)}, 30)])["queues"]
+    assert [(i["settlement_id"], i["pay_by"], i["discount"]) for i in queues["settlements"]["items"]] == [
+        ("L1:1:S1", "2026-03-20", 0.25)]
+    assert [(i["loan_id"], i["from_date"], i["until_date"]) for i in queues["paused"]["items"]] == [
+        ("L2", "2026-03-01", None)]
+    bench.observe(ev.SettlementApproved("e3", 0, "L1:1", "L1", day, "L1:1:S1", "AG1", 30_000,
+                                        dt.date(2026, 3, 20), 0.25, "supervisor"))
+    bench.observe(ev.DelinquencyResumed("e4", 0, "L2:1", "L2", day, day, 1, "M1", "desk"))
+    queues = merge_queues([bench.local_queues({0: LoanBook(DictStore(), rules)}, 30)])["queues"]
+    assert queues["settlements"]["count"] == queues["paused"]["count"] == 0
 
 
 def test_search_matches_of_several_workers_list_a_customer_once_with_all_its_loans() -> None:
