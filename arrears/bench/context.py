@@ -73,7 +73,7 @@ def bench_config(workdir: Path) -> dict[str, Any]:
         "agencies": [
             # Transports are never started: the bench measures the processor, not delivery.
             {**ag1, "transport": {"type": "webhook", "url": "http://127.0.0.1:9/work-orders",
-                                  "secret_env": "ARREARS_BENCH_AG1_SECRET"}},
+                                  "allow_insecure_http": True, "secret_env": "ARREARS_BENCH_AG1_SECRET"}},
             {**ag2, "transport": {"type": "files", "outbox": str(workdir / "AG2" / "out"),
                                   "inbox": str(workdir / "AG2" / "in")}},
         ],
