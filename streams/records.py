@@ -67,9 +67,20 @@ def to_tick(value: dict[str, Any]) -> ev.Tick:
     return ev.Tick(value["event_id"], millis(value["occurred_at"]), value["business_date"])
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None), dt.date, dt.datetime})
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    names = _DATACLASS_FIELDS.get(kind)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        _DATACLASS_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))  # once per class
+        return _plain(value)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
