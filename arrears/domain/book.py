@@ -51,9 +51,9 @@ class WakeIndex:
         if old == wake:
             return
         if old is not None:
-            members = self._by_date[old]
-            members.discard(loan_id)
-            if not members:
+            previous = self._by_date[old]
+            previous.discard(loan_id)
+            if not previous:
                 del self._by_date[old], self._dates[old]
         if wake is None:
             del self._wake[loan_id]
