@@ -178,7 +178,7 @@ class Codec:
         reader = self.catalog.records.get(short)
         if reader is None or not reader.is_event:
             raise UnknownSchemaError(f"schema id {schema_id} is {short!r}, not a contract record")
-        entry = (fastavro.parse_schema(definition, _write_hint=False), reader)
+        entry = (fastavro.parse_schema(definition), reader)  # marked parsed: not parsed again per record
         self._registry_writers[schema_id] = entry
         return entry
 

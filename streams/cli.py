@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -34,6 +35,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _logging(f"worker:{args.web_port}", settings)
     prepare_topics(settings)
     worker = build_worker(settings, web_port=args.web_port, web_host=args.web_host or settings.arrears_web_host)
+    _tune_gc()
     faust.Worker(
         worker.app,
         loglevel=settings.arrears_log_level,
@@ -42,6 +44,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
         redirect_stdouts=False,
     ).execute_from_commandline()
     return 0
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic garbage collector off the processing path.
+
+    A worker allocates a few hundred short-lived objects per event (nearly none in cycles) and
+    holds many long-lived ones (decoded loans, the wake index): with the default thresholds the
+    collector runs every 700 allocations and regularly walks the whole heap (~10% of a book
+    load's CPU). Everything imported and built so far is frozen out of its reach, and it runs
+    after 20,000 allocations instead.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def _token_arg(p: argparse.ArgumentParser) -> None:

@@ -187,7 +187,7 @@ class CalendarFanout:
                 named[key] = int(entry["offset"])
         if problems:
             raise InvalidBarrier("; ".join(problems))
-        ends = self.offsets.end_offsets(self.topics.inputs, self.partitions)
+        ends = self.offsets.end_offsets(self.topics.inputs, self.partitions, reaching=named)  # named: only checked
         beyond = [f"{t}[{p}]: offset {o} is beyond the end {ends[(t, p)]}" for (t, p), o in sorted(named.items())
                   if o > ends[(t, p)]]
         if beyond:

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
+
+
+class ByLabel:
+    """A one-label metric's children, each looked up once (``labels()`` locks and builds a key every call)."""
+
+    __slots__ = ("_metric", "_children")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[str, Any] = {}
+
+    def __getitem__(self, value: str) -> Any:
+        child = self._children.get(value)
+        if child is None:
+            child = self._children[value] = self._metric.labels(value)
+        return child
+
 
 EVENTS = Counter("arrears_events_total", "Input events applied, by record type", ["type"])
 OUTPUTS = Counter("arrears_outputs_total", "Records emitted, by record type", ["type"])
+EVENTS_BY_TYPE = ByLabel(EVENTS)  # counted per event: the children are kept
+OUTPUTS_BY_TYPE = ByLabel(OUTPUTS)
 DLQ = Counter("arrears_dlq_total", "Messages dead-lettered, by source topic and reason", ["topic", "reason"])
 TICK_SECONDS = Histogram(
     "arrears_tick_seconds", "Seconds to apply one tick to one partition",

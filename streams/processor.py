@@ -470,7 +470,7 @@ class Processor:
         if problem is not None:
             self._dead_letter(message, work.partition, FUTURE_TIME, problem, outbox)
             return
-        metrics.EVENTS.labels(decoded.name).inc()
+        metrics.EVENTS_BY_TYPE[decoded.name].inc()
         outputs = work.book.apply(loan_id, domain_event)
         self._emit(outputs, outbox, message, work.partition, domain_event.event_id)
         self._journal(work, outputs, (decoded.name, decoded.value, loan_id, domain_event))
@@ -526,7 +526,7 @@ class Processor:
             topic, key = self._route(output)
             payload = self.codec.encode(name, value, topic=topic)
             outbox.add(topic, key.encode(), payload, event_type_headers(name), output.occurred_at)
-            metrics.OUTPUTS.labels(name).inc()
+            metrics.OUTPUTS_BY_TYPE[name].inc()
 
     def _route(self, output: Any) -> tuple[str, str]:
         if isinstance(output, ev.CaseState):

@@ -13,6 +13,7 @@ from typing import Any
 from arrears.domain import events as ev
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MILLISECOND = dt.timedelta(milliseconds=1)
 
 INPUT_TYPES: dict[str, type] = {
     cls.record: cls
@@ -30,15 +31,29 @@ _INSTANT_FIELDS = {"occurred_at", "attempted_at", "last_contact_at"}
 def millis(value: dt.datetime | int) -> int:
     if isinstance(value, int):
         return value
-    return (value - _EPOCH) // dt.timedelta(milliseconds=1)
+    return (value - _EPOCH) // _MILLISECOND
+
+
+_LAYOUTS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _layout(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(field names, instant field names) of an input event class, worked out once per class."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        layout = _LAYOUTS[cls] = (names, tuple(n for n in names if n in _INSTANT_FIELDS))
+    return layout
 
 
 def to_domain(name: str, value: dict[str, Any]) -> ev.InputEvent:
     """Map a decoded input record to its domain event (KeyError for a non-input record)."""
     cls = INPUT_TYPES[name]
-    fields = {f.name: value[f.name] for f in dataclasses.fields(cls) if f.name in value}
-    for key in _INSTANT_FIELDS & fields.keys():
-        fields[key] = millis(fields[key])
+    names, instants = _layout(cls)
+    fields = {n: value[n] for n in names if n in value}
+    for key in instants:
+        if key in fields:
+            fields[key] = millis(fields[key])
     if cls is ev.LoanOpened:
         c = value["customer"]
         fields["customer"] = ev.Customer(
@@ -54,9 +69,20 @@ def to_tick(value: dict[str, Any]) -> ev.Tick:
     return ev.Tick(value["event_id"], millis(value["occurred_at"]), value["business_date"])
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None), dt.date, dt.datetime})
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    names = _DATACLASS_FIELDS.get(kind)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        _DATACLASS_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))  # once per class
+        return _plain(value)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value

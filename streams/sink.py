@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
@@ -31,20 +32,25 @@ from arrears.settings import Settings
 log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes]]
+_ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner (murmur2 of the key) chooses
 
 
 class Group:
     """Records whose acknowledgement is awaited together."""
 
-    __slots__ = ("sink", "pending", "future", "closed", "error", "offsets")
+    __slots__ = ("sink", "sent", "acked", "future", "closed", "error", "offsets", "on_delivery")
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
-        self.pending = 0
+        # Sends are counted by the event loop's thread alone, acknowledgements by the poller
+        # under the sink's lock; the poller reads the sends only once the group is closed.
+        self.sent = 0
+        self.acked = 0
         self.future: asyncio.Future[dict[tuple[str, int], int]] = sink._loop.create_future()
         self.closed = False
         self.error: BaseException | None = None
         self.offsets: dict[tuple[str, int], int] = {}  # highest acknowledged offset per partition
+        self.on_delivery = partial(sink._delivered, self)
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None,
              timestamp_ms: int | None = None, partition: int | None = None) -> None:
@@ -56,7 +62,7 @@ class Group:
         sink = self.sink
         with sink._lock:
             self.closed = True
-            done = self.pending == 0
+            done = self.acked == self.sent
         if done:
             sink._finish(self)
         return self.future
@@ -88,30 +94,29 @@ class Sink:
 
     def _produce(self, group: Group, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None,
                  timestamp_ms: int | None, partition: int | None) -> None:
-        with self._lock:
-            group.pending += 1
-        callback = lambda err, msg, g=group: self._delivered(g, err, msg)  # noqa: E731
-        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": callback}
-        if headers:
-            kwargs["headers"] = list(headers)
-        if timestamp_ms is not None and timestamp_ms > 0:
-            kwargs["timestamp"] = timestamp_ms
-        if partition is not None:
-            kwargs["partition"] = partition
+        # One call per record of every batch (outputs and changelog): no per-record lock or closure.
+        group.sent += 1
+        if headers and type(headers) is not list:
+            headers = list(headers)
         while True:
             try:
-                self._producer.produce(topic, **kwargs)
+                self._producer.produce(
+                    topic, value, key,
+                    partition=_ANY_PARTITION if partition is None else partition,
+                    on_delivery=group.on_delivery,
+                    timestamp=timestamp_ms if timestamp_ms is not None and timestamp_ms > 0 else 0,  # 0: now
+                    headers=headers or None,
+                )
                 return
             except BufferError:  # the local queue is full: let deliveries drain it
                 self._producer.poll(0.05)
             except KafkaException as exc:
-                with self._lock:
-                    group.pending -= 1
+                group.sent -= 1
                 raise RuntimeError(f"cannot produce to {topic}: {exc}") from exc
 
     def _delivered(self, group: Group, err: Any, msg: Any) -> None:
         with self._lock:
-            group.pending -= 1
+            group.acked += 1
             if err is not None and group.error is None:
                 group.error = RuntimeError(f"delivery to {msg.topic()}[{msg.partition()}] failed: {err}")
             elif err is None:
@@ -119,7 +124,7 @@ class Sink:
                 offset = msg.offset()
                 if offset > group.offsets.get(key, -1):
                     group.offsets[key] = offset
-            done = group.closed and group.pending == 0
+            done = group.closed and group.acked == group.sent
         if done:
             self._loop.call_soon_threadsafe(self._finish, group)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from .buckets import BucketScheme
 from .pauses import Pause, paused_days
@@ -71,11 +72,14 @@ class Figures:
     credit: int  # money beyond every installment
 
 
+_OLDEST_FIRST = attrgetter("due_date", "number")
+
+
 def allocate(installments: Iterable[Installment], paid_total: int) -> tuple[list[InstallmentAllocation], int]:
     """Pour *paid_total* over installments oldest first; return the allocations and the credit left."""
     remaining = paid_total
     out: list[InstallmentAllocation] = []
-    for inst in sorted(installments, key=lambda i: (i.due_date, i.number)):
+    for inst in sorted(installments, key=_OLDEST_FIRST):
         fee = min(remaining, inst.fee_due)
         remaining -= fee
         interest = min(remaining, inst.interest_due)
@@ -123,9 +127,16 @@ def figures(
 
 
 def first_unpaid_due_date(installments: Iterable[Installment], repayments: Iterable[Repayment]) -> dt.date | None:
-    """The due date of the oldest installment not fully paid: the loan falls behind the day after."""
-    allocations, _ = allocate(installments, paid_total(repayments))
-    for alloc in allocations:
-        if alloc.outstanding > 0:
-            return alloc.installment.due_date
+    """The due date of the oldest installment not fully paid: the loan falls behind the day after.
+
+    What :func:`allocate` would say, without building its allocations (this runs for every
+    change of every loan): amounts due are never negative (the rules reject such a schedule),
+    so an installment is fully paid exactly when what is left covers its whole amount.
+    """
+    remaining = paid_total(repayments)
+    for inst in sorted(installments, key=_OLDEST_FIRST):
+        amount = inst.principal_due + inst.interest_due + inst.fee_due
+        if remaining < amount:
+            return inst.due_date
+        remaining -= amount
     return None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from arrears.domain.buckets import DEFAULT_BUCKETS, BucketScheme
-from arrears.domain.ledger import Installment, Repayment, allocate, figures
+from arrears.domain.ledger import Installment, Repayment, allocate, figures, first_unpaid_due_date, paid_total
 
 D = dt.date.fromisoformat
 
@@ -87,3 +89,19 @@ def test_bucket_boundaries_are_configurable() -> None:
 def test_bucket_scheme_must_start_at_zero() -> None:
     with pytest.raises(ValueError, match="DPD 0"):
         BucketScheme.from_mapping({"M1": 1})
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 300), st.integers(0, 50), st.integers(0, 20)),
+             max_size=14),
+    st.lists(st.tuples(st.integers(1, 500), st.booleans()), max_size=14),
+)
+def test_the_first_unpaid_due_date_is_the_first_installment_the_waterfall_leaves_outstanding(
+        schedule: list[tuple[int, int, int, int]], payments: list[tuple[int, bool]]) -> None:
+    installments = [Installment(n, dt.date(2026, 1, 1) + dt.timedelta(days=day), p, i, f)
+                    for n, (day, p, i, f) in enumerate(schedule, 1)]
+    repayments = [Repayment(f"P{k}", amount, dt.date(2026, 1, 1), "BANK", reversed_)
+                  for k, (amount, reversed_) in enumerate(payments)]
+    allocations, _ = allocate(installments, paid_total(repayments))
+    expected = next((a.installment.due_date for a in allocations if a.outstanding > 0), None)
+    assert first_unpaid_due_date(installments, repayments) == expected

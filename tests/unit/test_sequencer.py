@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Iterator
+from typing import Any
 
-from streams.sequencer import Held, PartitionSequencer, SequencerState, TickMarker
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.sequencer import Held, PartitionSequencer, Release, SequencerState, TickMarker
 
 TOPICS = ("accounts", "schedules", "repayments")
 
@@ -165,3 +170,51 @@ def test_a_pending_tick_is_reported_with_what_blocks_it() -> None:
     seq = PartitionSequencer(TOPICS)
     seq.offer_marker(tick(0, "2026-01-02", schedules=5))
     assert seq.blocking_topics() == [("schedules", 0, 5)]
+
+
+class _OneAtATime(PartitionSequencer):
+    """The merge choosing every message through the whole loop (what the quick run must equal)."""
+
+    def _release_run(self, topic: str, candidates: list[str], tick: TickMarker | None) -> Iterator[Release]:
+        return iter(())
+
+
+_step = st.one_of(
+    st.tuples(st.just("msg"), st.sampled_from(TOPICS), st.integers(0, 6), st.integers(0, 3)),
+    st.tuples(st.just("tick"), st.integers(0, 12), st.integers(0, 12), st.integers(0, 12)),
+    st.tuples(st.just("end"), st.sampled_from(TOPICS), st.integers(0, 3), st.just(0)),
+    st.tuples(st.just("drain"), st.integers(0, 40), st.just(0), st.just(0)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_step, max_size=60))
+def test_releasing_a_topic_s_run_of_messages_at_once_is_the_same_merge(script: list[tuple[Any, ...]]) -> None:
+    quick, slow = PartitionSequencer(TOPICS, patience_seconds=30), _OneAtATime(TOPICS, patience_seconds=30)
+    offsets = dict.fromkeys(TOPICS, 0)
+    calendar, day = 0, 0
+
+    def run(seq: PartitionSequencer, now: float) -> list[tuple[Any, ...]]:
+        return [(r.held.topic, r.held.offset) if r.held else (r.skip, r.marker and r.marker.calendar_offset)
+                for r in seq.drain(now)] + [("impatient", seq.impatient)]
+
+    for kind, a, b, c in script:
+        if kind == "msg":
+            offsets[a] += 1 + (c == 3)  # now and then a hole (a transaction marker)
+            for seq in (quick, slow):
+                seq.offer(Held(a, offsets[a] - 1, float(b), max(0, calendar + c - 2)))  # some wait for a tick
+        elif kind == "tick":
+            day += 1
+            marker = TickMarker(calendar, f"t{calendar}", dt.date(2026, 1, 1) + dt.timedelta(days=day), 0,
+                                {"accounts": a, "schedules": b, "repayments": c})
+            calendar += 1
+            for seq in (quick, slow):
+                seq.offer_marker(copy.deepcopy(marker))
+        elif kind == "end":
+            for seq in (quick, slow):
+                seq.note_end(a, offsets[a] + b)
+        else:
+            assert run(quick, float(a)) == run(slow, float(a))
+            assert quick.snapshot() == slow.snapshot()
+    assert run(quick, 100.0) == run(slow, 100.0)
+    assert quick.snapshot() == slow.snapshot()

@@ -7,8 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from test_loan_rules import DictStore
-
 from arrears.config import parse_config
 from arrears.domain import events as ev
 from arrears.domain.pipeline import Pipeline

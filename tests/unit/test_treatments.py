@@ -7,12 +7,11 @@ import itertools
 
 from builders import installment, now, opened, repayment, reversal, tick
 from test_agency_rules import CONFIG, m2_case, of, run
-from test_loan_rules import DictStore
 
 from arrears.config import parse_config
 from arrears.domain import events as ev
-from arrears.domain.pipeline import Pipeline
 from arrears.domain.pauses import OPEN_ENDED
+from arrears.domain.pipeline import Pipeline
 
 D = dt.date.fromisoformat
 _ids = itertools.count()
