@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     arrears_app_id: str = Field(default="arrears-processor", pattern=r"^[A-Za-z0-9._-]+$")
     arrears_store: Literal["memory", "rocksdb"] = "memory"
     arrears_data_dir: Path = Path(".arrears-data")
+    # RocksDB's memory per table partition (Faust's defaults are 3 x 64 MB of memtables and a 2 GB
+    # block cache per partition: a worker's RSS then grows with its book until those fill up).
+    arrears_rocksdb_write_buffer_mb: int = Field(default=4, ge=1, le=1024)
+    arrears_rocksdb_block_cache_mb: int = Field(default=16, ge=1, le=65536)
     arrears_session_timeout_ms: int = Field(default=6000, ge=1000)
     arrears_fetch_max_wait_ms: int = Field(default=100, ge=1, le=30000)
     # How far a result's own time may be ahead of its Kafka timestamp (SPEC §4: FUTURE_TIME).

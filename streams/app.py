@@ -105,6 +105,15 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def rocksdb_options(settings: Settings) -> dict[str, int]:
+    """Bound what RocksDB holds in memory per table partition (two memtables and a block cache),
+    so that a worker's resident memory does not grow with its book (issue 15)."""
+    mb = 1024 * 1024
+    return {"write_buffer_size": settings.arrears_rocksdb_write_buffer_mb * mb, "max_write_buffer_number": 2,
+            "block_cache_size": settings.arrears_rocksdb_block_cache_mb * mb,
+            "block_cache_compressed_size": settings.arrears_rocksdb_block_cache_mb * mb}
+
+
 def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.0.0.1") -> Worker:
     faust_fixes.apply(settings.arrears_fetch_max_wait_ms, OffsetReader(settings).end_offsets_of)
     store = "rocksdb://" if settings.arrears_store == "rocksdb" else "memory://"
@@ -127,6 +136,7 @@ def build_app(settings: Settings, *, web_port: int = 6066, web_host: str = "127.
         partitions=settings.arrears_partitions,
         key_type=bytes,  # bytes types make Faust use the raw codec for the changelog too
         value_type=bytes,
+        options=rocksdb_options(settings) if settings.arrears_store == "rocksdb" else None,
     )
     processor = Processor(settings, loans, ticks_topic)
     worker = Worker(app, processor, settings, ticks_topic, loans)
