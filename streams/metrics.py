@@ -23,9 +23,27 @@ class ByLabel:
         return child
 
 
+class Tally:
+    """Counts per label value in a plain dict, added to the counter once per batch (a
+    prometheus_client increment takes a lock: about 2% of a worker's CPU when made per event)."""
+
+    def __init__(self, by_label: ByLabel) -> None:
+        self._by_label = by_label
+        self._pending: dict[str, int] = {}
+
+    def add(self, value: str) -> None:
+        self._pending[value] = self._pending.get(value, 0) + 1
+
+    def flush(self) -> None:
+        for value, n in self._pending.items():
+            self._by_label[value].inc(n)
+        self._pending.clear()
+
+
 EVENTS = Counter("arrears_events_total", "Input events applied, by record type", ["type"])
 OUTPUTS = Counter("arrears_outputs_total", "Records emitted, by record type", ["type"])
-EVENTS_BY_TYPE = ByLabel(EVENTS)  # counted per event: the children are kept
+EVENTS_BY_TYPE = ByLabel(EVENTS)  # the children are kept
+EVENTS_TALLY = Tally(EVENTS_BY_TYPE)  # counted per event, added per batch
 OUTPUTS_BY_TYPE = ByLabel(OUTPUTS)
 DLQ = Counter("arrears_dlq_total", "Messages dead-lettered, by source topic and reason", ["topic", "reason"])
 TICK_SECONDS = Histogram(

@@ -377,6 +377,7 @@ class Processor:
                             "(the consumer reported no end); publish order may not be kept", p,
                             work.sequencer.patience_seconds, extra={"partition": p})
             self._backpressure(work)
+        metrics.EVENTS_TALLY.flush()
         await self._commit(outbox)
 
     def _backpressure(self, work: PartitionWork) -> None:
@@ -470,7 +471,7 @@ class Processor:
         if problem is not None:
             self._dead_letter(message, work.partition, FUTURE_TIME, problem, outbox)
             return
-        metrics.EVENTS_BY_TYPE[decoded.name].inc()
+        metrics.EVENTS_TALLY.add(decoded.name)
         outputs = work.book.apply(loan_id, domain_event)
         self._emit(outputs, outbox, message, work.partition, domain_event.event_id)
         self._journal(work, outputs, (decoded.name, decoded.value, loan_id, domain_event))

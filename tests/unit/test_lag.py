@@ -1,4 +1,4 @@
-"""Consumer lag and processing latency of a worker (streams/lag.py), without a broker."""
+"""Consumer lag, processing latency and per-batch counts of a worker (streams/lag.py, metrics.py), no broker."""
 
 from __future__ import annotations
 
@@ -43,3 +43,20 @@ def test_refresh_reports_what_the_processor_measures_and_forgets_revoked_partiti
 
 def test_ages_skip_messages_without_a_timestamp() -> None:
     assert lag.ages([100.0, None, 0.0, 99.5, 101.0], now=100.0) == [0.0, 0.5, 0.0]
+
+
+def test_a_tally_adds_its_counts_to_the_counter_once_per_flush() -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from streams.metrics import ByLabel, Tally
+
+    registry = CollectorRegistry()
+    counter = Counter("tally_test_total", "test", ["type"], registry=registry)
+    tally = Tally(ByLabel(counter))
+    for name in ("LoanOpened", "RepaymentReceived", "LoanOpened"):
+        tally.add(name)
+    assert registry.get_sample_value("tally_test_total", {"type": "LoanOpened"}) is None
+    tally.flush()
+    tally.flush()  # nothing pending: adds nothing
+    assert registry.get_sample_value("tally_test_total", {"type": "LoanOpened"}) == 2
+    assert registry.get_sample_value("tally_test_total", {"type": "RepaymentReceived"}) == 1
