@@ -208,6 +208,20 @@ def _one_debtor_two_loans(on: Any) -> None:
     on(d14, Record(_call(b, "r9", local(d14, 9))), Record(_call(a, "tp", local(d14, 10), party="THIRD_PARTY")))
 
 
+def duo_held_back(records: list[Record]) -> list[Record]:
+    """*records* as the debtor SC-DUO's budget sees them when the worker of S-30's partition is
+    down on 13 February: S-30's two unanswered calls reach the budget after S-31's third-party
+    call, which is then judged with one unanswered attempt, not three. A known limit of the CBA
+    rule (README, "What remains decided by arrival order"): its verdict is not withdrawn later."""
+    a, b = DUO_LOANS
+    ids = (eid("ContactAttempted", a, "u10"), eid("ContactAttempted", a, "u12"))
+    third_party = eid("ContactAttempted", b, "tp")
+    held = [r for r in records if r.body["event_id"] in ids]
+    rest = [r for r in records if r.body["event_id"] not in ids]
+    at = next(i for i, r in enumerate(rest) if r.body["event_id"] == third_party) + 1
+    return rest[:at] + held + rest[at:]
+
+
 def applied(records: list[Record], *, aborted_visible: bool = False) -> Iterator[Record]:
     """The records a worker applies; *aborted_visible*: the broker shows aborted transactions to
     read_committed consumers (the embedded Tansu 0.6 does; Apache Kafka does not)."""

@@ -215,3 +215,15 @@ def test_the_edge_story_has_a_debtor_whose_two_loans_share_an_agency_and_a_budge
     found = sorted((v["rule"], v["loan_id"]) for v in want.compliance.values() if v["loan_id"] in loans)
     assert found == [("DAILY_CONNECTED_LIMIT", "S-30"), ("THIRD_PARTY_CONTACT", "S-30")]
     assert {want.case_states[f"{loan}:1"]["agency_id"] for loan in loans} == {"AG1"}
+
+
+def test_a_third_party_call_judged_before_the_unanswered_calls_of_another_loan_reach_the_budget_stays_flagged() -> None:
+    """The CBA rule's verdict depends on what the budget has seen when the third-party call comes
+    (issue 14, open): the kill test of tests/e2e/test_edges.py accepts exactly this alternative."""
+    from story import DUO_LOANS, duo_held_back, expected, story
+
+    in_order, held_back = expected(story(), PARTITIONS), expected(duo_held_back(story()), PARTITIONS)
+    pairs = lambda out: {(v["rule"], v["loan_id"]) for v in out.compliance.values()}  # noqa: E731
+    assert pairs(held_back) - pairs(in_order) == {("THIRD_PARTY_CONTACT", DUO_LOANS[1])}
+    assert len(held_back.compliance) == len(in_order.compliance) + 1
+    assert held_back.cases == in_order.cases and held_back.recoveries == in_order.recoveries
