@@ -333,6 +333,16 @@ class Processor:
         await self._run(touched, outbox)
         metrics.BATCH_SECONDS.observe(time.monotonic() - started)
 
+    def _placements_read(self, work: PartitionWork, offset: int) -> None:
+        """Placement messages up to *offset* are done with, short of one still kept for its tick."""
+        state = work.sequencer.state
+        held = work.sequencer.placements_held_from()
+        upto = offset + 1 if held is None else min(offset + 1, held)
+        topic = self.internal.placements
+        if upto > state.released_next.get(topic, 0):
+            state.released_next[topic] = upto
+            work.changed = True
+
     def _side(self, work: PartitionWork, topic: str, message: Any, outbox: Outbox) -> None:
         """Records applied on arrival, outside the merge of the input topics.
 
@@ -345,12 +355,13 @@ class Processor:
         offset = message.offset()
         if offset < state.released_next.get(topic, 0):
             return  # a repeat
+        if topic == self.internal.placements:
+            marker, business_date, _ = decode_placement(message.value())
+            if not work.sequencer.offer_placement(marker, business_date, offset):
+                self._placements_read(work, offset)  # a repeat for a tick already placed here
+            return  # kept for its tick: read once it is applied (a crash before then reads it again)
         state.released_next[topic] = offset + 1
         work.changed = True
-        if topic == self.internal.placements:
-            marker, _, _ = decode_placement(message.value())
-            work.sequencer.offer_placement(marker)
-            return
         if topic == self.internal.contacts:
             for output in work.debtors.count(decode_state(message.value())):
                 if isinstance(output, ev.BudgetVerdict):
@@ -417,6 +428,7 @@ class Processor:
             assert marker.tick_id is not None and marker.business_date is not None
             tick = ev.Tick(marker.tick_id, marker.occurred_at, marker.business_date)
             if release.placement is not None:
+                self._placements_read(work, release.placement_offset)
                 decisions = [Decision(case_id, agency_id) for case_id, agency_id in release.placement.decisions]
                 outputs = work.book.place(decisions, tick)
                 self._journal(work, outputs)

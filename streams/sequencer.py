@@ -92,6 +92,7 @@ class Release:
     marker: TickMarker | None = None
     skip: bool = False
     placement: PlacementMarker | None = None
+    placement_offset: int = -1  # where *placement* was read (its topic's position moves past it once applied)
 
 
 class PartitionSequencer:
@@ -118,7 +119,7 @@ class PartitionSequencer:
         self._waiting_since: float | None = None
         self._skipped: list[TickMarker] = list(self.state.skipped)
         self.impatient = False  # the last drain released a message because patience ran out
-        self._placements: dict[str, PlacementMarker] = {}  # arrived, by tick id
+        self._placements: dict[str, tuple[PlacementMarker, int]] = {}  # arrived, by tick id, with their offsets
 
     # ------------------------------------------------------------------ input
     def positions(self) -> dict[str, int]:
@@ -158,13 +159,27 @@ class PartitionSequencer:
         """Hold everything after *tick* until placement's decisions for it arrive (SPEC §5)."""
         self.state.awaiting = tick
 
-    def offer_placement(self, marker: PlacementMarker) -> bool:
-        """Take placement's decisions for a tick; False for a repeat or a stale one."""
+    def offer_placement(self, marker: PlacementMarker, business_date: dt.date | None, offset: int) -> bool:
+        """Take placement's decisions for a tick (read at *offset*); False for a repeat of a tick
+        already placed here, which nothing waits for.
+
+        Decisions can arrive before their tick is applied: a worker killed after its report
+        reached placement, but before its own state reached the changelog, applies the tick again
+        after the restart, and reads the decisions (outside the merge) first. They are kept for
+        that tick; until they are released the caller must not count them read (see
+        :meth:`placements_held_from`), so that a crash in between reads them again.
+        """
         awaiting = self.state.awaiting
-        if awaiting is None or marker.tick_id != awaiting.tick_id:
-            return False  # a tick already placed (a repeat after a crash): nothing waits for it
-        self._placements[marker.tick_id] = marker
-        return True
+        latest = self.state.business_date
+        if (awaiting is not None and marker.tick_id == awaiting.tick_id) or (
+                business_date is not None and (latest is None or business_date > latest)):
+            self._placements.setdefault(marker.tick_id, (marker, offset))
+            return True
+        return False
+
+    def placements_held_from(self) -> int | None:
+        """The offset of the earliest placement message kept for a tick not applied yet, if any."""
+        return min((offset for _, offset in self._placements.values()), default=None)
 
     def is_stale(self, marker: TickMarker) -> bool:
         """A tick for a date not after the latest one applied or pending (ignored: dates only move forward)."""
@@ -220,11 +235,11 @@ class PartitionSequencer:
         while True:
             awaiting = self.state.awaiting
             if awaiting is not None:
-                placement = self._placements.pop(awaiting.tick_id, None)
-                if placement is None:
+                kept = self._placements.pop(awaiting.tick_id, None)
+                if kept is None:
                     return  # nothing after a tick is applied before its placement
                 self.state.awaiting = None
-                yield Release(marker=awaiting, placement=placement)
+                yield Release(marker=awaiting, placement=kept[0], placement_offset=kept[1])
                 continue
             yield from self._release_skips()
             tick = self.pending[0] if self.pending else None

@@ -218,3 +218,39 @@ def test_releasing_a_topic_s_run_of_messages_at_once_is_the_same_merge(script: l
             assert quick.snapshot() == slow.snapshot()
     assert run(quick, 100.0) == run(slow, 100.0)
     assert quick.snapshot() == slow.snapshot()
+
+
+def _releases(seq: PartitionSequencer) -> list[Release]:
+    return list(seq.drain(0.0))
+
+
+def test_placement_that_arrives_before_its_tick_is_applied_again_is_kept_for_it() -> None:
+    """A worker killed after its report reached placement but before its state reached the
+    changelog applies the tick again after the restart, and may read the decisions first."""
+    from streams.sequencer import PlacementMarker
+
+    seq = at_end(PartitionSequencer(TOPICS))
+    decided = PlacementMarker("tick-2026-01-02", (("L1:1", "AG1"),))
+    assert seq.offer_placement(decided, dt.date(2026, 1, 2), offset=7)  # before the tick: kept
+    assert seq.placements_held_from() == 7  # not read yet: a crash now reads it again
+    seq.offer_marker(tick(0, "2026-01-02"))
+    first = _releases(seq)
+    assert [r.marker.tick_id for r in first] == ["tick-2026-01-02"] and first[0].placement is None
+    seq.await_placement(first[0].marker)  # the processor applied the tick and reported it
+    (placed,) = _releases(seq)
+    assert (placed.placement, placed.placement_offset) == (decided, 7)
+    assert seq.state.awaiting is None and seq.placements_held_from() is None
+
+
+def test_placement_repeated_for_a_tick_already_placed_is_not_kept() -> None:
+    from streams.sequencer import PlacementMarker
+
+    seq = at_end(PartitionSequencer(TOPICS))
+    seq.offer_marker(tick(0, "2026-01-02"))
+    (applied,) = _releases(seq)
+    seq.await_placement(applied.marker)
+    decided = PlacementMarker("tick-2026-01-02")
+    assert seq.offer_placement(decided, dt.date(2026, 1, 2), offset=3)
+    assert [r.placement for r in _releases(seq)] == [decided]
+    assert not seq.offer_placement(decided, dt.date(2026, 1, 2), offset=4)  # the coordinator decided it again
+    assert seq.placements_held_from() is None and _releases(seq) == []
