@@ -20,6 +20,17 @@ def iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
+def case_id(text: str) -> str:
+    """A case id, ``<loan_id>:<n>``."""
+    from arrears.topics import loan_id_of_case
+
+    try:
+        loan_id_of_case(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def port(text: str) -> int:
     """A TCP port to listen on or connect to."""
     try:

@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from arrears.argtypes import case_id as case_id_arg
 from arrears.argtypes import host, http_url, port
 from arrears.cli import _logging, _settings, command
 from arrears.errors import ArrearsError
@@ -128,7 +129,7 @@ def cmd_case(args: argparse.Namespace) -> int:
 
 
 def _release_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("case_id", help="the case to release (<loan_id>:<n>)")
+    p.add_argument("case_id", type=case_id_arg, help="the case to release (<loan_id>:<n>)")
     p.add_argument("--reason", required=True, help="why the hold is lifted (kept in the audit trail)")
     p.add_argument("--requested-by", default=os.environ.get("USER", "cli"), help="who asks (default $USER)")
     p.add_argument("--url", type=http_url, default=None,
@@ -184,12 +185,6 @@ def release_case(settings: Any, worker_url: str, case_id: str, reason: str, requ
 
 @command("release", "lift the hold on a case (publishes ReleaseCase on collections.commands)", _release_args)
 def cmd_release(args: argparse.Namespace) -> int:
-    from arrears.topics import loan_id_of_case
-
-    try:
-        loan_id_of_case(args.case_id)
-    except ValueError as exc:
-        raise ArrearsError(str(exc)) from None
     settings = _settings()
     _logging("release", settings)
     case, command = release_case(settings, worker_url(args, settings), args.case_id, args.reason, args.requested_by,

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from arrears.argtypes import case_id as case_id_arg
 from arrears.argtypes import http_url, iso_date, output_file
 from arrears.cli import UsageError, _logging, _settings, command
-from arrears.errors import ArrearsError
 
 from .cli import CommandRefused, _token_arg, api_path, fetch_json, refusal, worker_url
 
@@ -81,7 +81,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- settlement
 def _settlement_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("decision", choices=["approve", "reject"], help="what to do with the case's pending settlement")
-    p.add_argument("case_id", help="the case (<loan_id>:<n>)")
+    p.add_argument("case_id", type=case_id_arg, help="the case (<loan_id>:<n>)")
     _who(p, "decides (the checker: never the agency that proposed it)")
     p.add_argument("--url", type=http_url, default=None,
                    help="a worker's query API, to find the pending settlement (default $ARREARS_URL or "
@@ -128,12 +128,6 @@ def decide_settlement(settings: Any, url: str, case_id: str, decision: str, deci
 @command("settlement", "approve or reject a case's pending settlement (publishes ApproveSettlement/RejectSettlement)",
          _settlement_args)
 def cmd_settlement(args: argparse.Namespace) -> int:
-    from arrears.topics import loan_id_of_case
-
-    try:
-        loan_id_of_case(args.case_id)
-    except ValueError as exc:
-        raise ArrearsError(str(exc)) from None
     settings = _settings()
     _logging("settlement", settings)
     settlement, record = decide_settlement(settings, worker_url(args, settings), args.case_id, args.decision,
