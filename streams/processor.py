@@ -90,7 +90,7 @@ class PartitionWork:
         self.side_topics = tuple(side_topics)  # read on arrival, outside the merge (placements, contacts, verdicts)
         self.sequencer = PartitionSequencer(topics, store.load_sequencer())
         self.book = LoanBook(store, rules, self.sequencer.state.business_date, partition)
-        self.debtors = DebtorBook(store.debtor_store(), rules)
+        self.debtors = DebtorBook(store.debtor_store(), rules, rules.allocation.partitions)
         self.changed = False
         self.pending_since: float | None = None
         self.paused: set[str] = set()
@@ -347,9 +347,10 @@ class Processor:
         """Records applied on arrival, outside the merge of the input topics.
 
         Placement's decisions wait in the sequencer for the tick they follow; a contact is
-        counted in its debtor's budget (this partition of the debtor stage); a verdict of the
-        budget is counted on the loan it names. Counting commutes with everything else the loan
-        does, so when it arrives does not change the final state.
+        counted in its debtor's budget (this partition of the debtor stage), and word that a loan
+        partition applied a tick may complete a barrier for the third-party contacts held there;
+        a verdict of the budget is counted on the loan it names. Counting commutes with
+        everything else the loan does, so when it arrives does not change the final state.
         """
         state = work.sequencer.state
         offset = message.offset()
@@ -363,7 +364,10 @@ class Processor:
         state.released_next[topic] = offset + 1
         work.changed = True
         if topic == self.internal.contacts:
-            for output in work.debtors.count(decode_state(message.value())):
+            counted: ev.ContactCounted | ev.TickApplied = decode_state(message.value())
+            budget = (work.debtors.count(counted) if isinstance(counted, ev.ContactCounted)
+                      else work.debtors.tick_applied(counted))
+            for output in budget:
                 if isinstance(output, ev.BudgetVerdict):
                     outbox.add(self.internal.verdicts, output.loan_id.encode(), encode_state(output), [],
                                output.occurred_at)
@@ -440,6 +444,7 @@ class Processor:
             self._journal(work, outputs)
             metrics.BUSINESS_DATE.labels(str(work.partition)).set(marker.business_date.toordinal())
             self._emit(outputs, outbox)
+            self._tell_budgets(work.partition, marker.business_date, marker.occurred_at, outbox)
             self.workbench.ticked(work.partition, work.book)
             if self.placing:
                 # Placement sees the whole book: report, and hold everything after the tick until
@@ -487,6 +492,17 @@ class Processor:
         outputs = work.book.apply(loan_id, domain_event)
         self._emit(outputs, outbox, message, work.partition, domain_event.event_id)
         self._journal(work, outputs, (decoded.name, decoded.value, loan_id, domain_event))
+
+    def _tell_budgets(self, partition: int, business_date: dt.date, occurred_at: int, outbox: Outbox) -> None:
+        """Every partition of the debtor stage hears that this loan partition applied the tick.
+
+        Same producer, same topic: each budget partition receives this after every contact this
+        loan partition counted before the tick (the CBA rule's barrier, SPEC §6).
+        """
+        applied = encode_state(ev.TickApplied(business_date, partition, occurred_at))
+        key = str(partition).encode()
+        for budget in range(self.partitions):
+            outbox.add(self.internal.contacts, key, applied, [], occurred_at, partition=budget)
 
     def _journal(self, work: PartitionWork, outputs: list[ev.Output],
                  cause: tuple[str, dict[str, Any], str, ev.InputEvent] | None = None) -> None:

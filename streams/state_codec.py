@@ -24,7 +24,7 @@ from arrears.domain import cases, ledger, placement
 from arrears.domain import events as ev
 from arrears.domain.commission import AgencySpan, Recovery
 from arrears.domain.compliance import ContactRecord
-from arrears.domain.debtor import DebtorState
+from arrears.domain.debtor import DebtorState, TickBarrier
 from arrears.domain.pauses import Pause
 from arrears.domain.settlements import Settlement
 from arrears.domain.state import AgencyTally, LoanState, LoanTreatments
@@ -59,6 +59,8 @@ _CODES: dict[str, type] = {
     "N": ev.ContactAttempted,
     "Z": ev.ContactCounted,
     "F": ev.BudgetVerdict,
+    "bA": ev.TickApplied,
+    "bT": TickBarrier,
     "pR": placement.Report,
     "pQ": placement.Request,
     "pH": placement.Held,

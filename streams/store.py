@@ -23,7 +23,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from arrears.domain.debtor import DebtorState
+from arrears.domain.debtor import DebtorState, TickBarrier
 from arrears.domain.loan import LoanState
 
 from .sequencer import SequencerState
@@ -36,12 +36,17 @@ _SEQUENCER_PREFIX = b"\x00sequencer:"
 _HELD_PREFIX = b"\x00held:"  # held messages of older versions (no longer written; deleted when seen)
 _JOURNAL_PREFIX = b"\x00journal:"
 _DEBTOR_PREFIX = b"\x00debtor:"  # the debtor stage's budgets, in the partition of the customer id
+_BARRIER_PREFIX = b"\x00barrier:"  # the debtor stage's tick barrier, one per partition
 
 Writes = dict[bytes, bytes | None]
 
 
 def sequencer_key(partition: int) -> bytes:
     return _SEQUENCER_PREFIX + str(partition).encode()
+
+
+def barrier_key(partition: int) -> bytes:
+    return _BARRIER_PREFIX + str(partition).encode()
 
 
 def debtor_key(customer_id: str) -> bytes:
@@ -182,6 +187,8 @@ class PartitionStore:
         self._journal: list[tuple[bytes, bytes]] = []
         self._debtors: OrderedDict[str, DebtorState] = OrderedDict()  # recently used, decoded
         self._dirty_debtors: dict[str, DebtorState] = {}
+        self._barrier: TickBarrier | None = None  # the debtor stage's, decoded once
+        self._barrier_dirty = False
         self._overlay: dict[bytes, tuple[int, bytes | None]] = {}  # sent, not yet in the local store
         self._seq = 0
 
@@ -213,6 +220,16 @@ class PartitionStore:
         state = decode_state(raw)
         self._remember_debtor(state)
         return state
+
+    def get_barrier(self) -> TickBarrier | None:
+        if self._barrier is None:
+            raw = self.raw(barrier_key(self.partition))
+            self._barrier = decode_state(raw) if raw is not None else None
+        return self._barrier
+
+    def put_barrier(self, barrier: TickBarrier) -> None:
+        self._barrier = barrier
+        self._barrier_dirty = True
 
     def put_debtor(self, state: DebtorState) -> None:
         self._dirty_debtors[state.customer_id] = state
@@ -290,6 +307,9 @@ class PartitionStore:
         for customer_id, debtor in self._dirty_debtors.items():
             writes[debtor_key(customer_id)] = encode_state(debtor)
         self._dirty_debtors.clear()
+        if self._barrier_dirty and self._barrier is not None:
+            writes[barrier_key(self.partition)] = encode_state(self._barrier)
+            self._barrier_dirty = False
         if extra:
             writes.update(extra)
         if sequencer is not None:
@@ -322,6 +342,12 @@ class _DebtorView:
 
     def put(self, state: DebtorState) -> None:
         self._store.put_debtor(state)
+
+    def get_barrier(self) -> TickBarrier | None:
+        return self._store.get_barrier()
+
+    def put_barrier(self, barrier: TickBarrier) -> None:
+        self._store.put_barrier(barrier)
 
 
 __all__ = ["LocalStore", "PartitionStore", "StateCache", "partition_of", "decode_header", "sequencer_key",

@@ -401,11 +401,12 @@ def contact_item(record: Mapping[str, Any], on_case: bool) -> dict[str, Any]:
             "on_case": on_case, "violations": []}
 
 
-def budget_contacts(records: Iterable[Any]) -> list[dict[str, Any]]:
-    """The attempts the debtor stage still counts (:class:`~arrears.domain.compliance.ContactRecord`)."""
+def budget_contacts(records: Iterable[Any], awaiting: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The attempts the debtor stage still counts (:class:`~arrears.domain.compliance.ContactRecord`);
+    *awaiting*: the third-party contacts whose CBA verdict waits for the next tick."""
     return [{**contact_item({"event_id": r.event_id, "attempted_at": r.attempted_at, "agency_id": r.agency_id,
                              "case_id": r.case_id, "channel": r.channel, "party": r.party, "outcome": r.outcome},
-                            r.recorded), "loan_id": r.loan_id}
+                            r.recorded), "loan_id": r.loan_id, "awaiting_verdict": r.event_id in awaiting}
             for r in records]
 
 
@@ -418,10 +419,10 @@ def merge_contacts(journaled: Iterable[dict[str, Any]], budget: Iterable[dict[st
     """
     merged: dict[str, dict[str, Any]] = {}
     for item in journaled:
-        merged[item["event_id"]] = {**item, "in_budget": False}
+        merged[item["event_id"]] = {**item, "in_budget": False, "awaiting_verdict": False}
     for item in budget:
         if item["event_id"] in merged:
-            merged[item["event_id"]]["in_budget"] = True
+            merged[item["event_id"]].update(in_budget=True, awaiting_verdict=item.get("awaiting_verdict", False))
         else:
             merged[item["event_id"]] = {**item, "in_budget": True}
     return sorted(merged.values(), key=lambda c: (c["attempted_at"], c["event_id"]))

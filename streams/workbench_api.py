@@ -203,7 +203,8 @@ def register_workbench_views(worker: Worker, kit: ViewKit) -> None:
             "customer": customer_json(states[0], who.sees_pii) if states else None,
             "contacts": [c for s in states for c in journaled_contacts(journal_of(worker, s))],
             # the debtor stage's partition of this customer: the attempts its budget counts now
-            "budget": budget_contacts(debtor_work.debtors.contacts(customer_id)) if debtor_work else [],
+            "budget": budget_contacts(debtor_work.debtors.contacts(customer_id),
+                                      debtor_work.debtors.awaiting(customer_id)) if debtor_work else [],
         }
         if who.sees_pii and states:
             refused = await audit_customers(web, request, who, {customer_id: [s.loan_id for s in states]},

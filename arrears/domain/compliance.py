@@ -11,8 +11,11 @@ Two kinds of rule, judged by two functions:
   CBA rule for third parties. Each is decided by *rank*: attempts are ordered by
   ``attempted_at`` (ties by event id), and an attempt breaks a count limit when its rank in its
   window exceeds the limit. The findings are a function of the *set* of attempts known, not of
-  the order they were reported in, so a live run and a replay agree; a late report can only add
-  findings (to itself or to later attempts), and the caller emits each finding once.
+  the order they were reported in, so a live run and a replay agree; for the count limits a late
+  report can only add findings (to itself or to later attempts), and the caller emits each
+  finding once. The CBA rule is not monotone (a late unanswered call can clear a third-party
+  contact), so the caller decides it once, over a set every run agrees on
+  (:func:`third_party_finding`; the debtor stage uses the set counted before a barrier tick).
 
 Nothing here reads a clock, a broker or a file other than the tz database that :mod:`zoneinfo`
 loads. Counting semantics are explained in docs/compliance.md:
@@ -93,6 +96,9 @@ class ContactRecord:
     work_order_id: str = ""
     loan_id: str = ""  # the loan of that case (the debtor's budget spans the debtor's loans)
     recorded: bool = True  # recorded against its case (False: a work order the agency never held)
+    # The business date of the loan's partition when the attempt was counted (None: before its
+    # first tick): a barrier tick D judges with exactly the attempts counted before D.
+    counted_on: dt.date | None = None
 
     @classmethod
     def from_event(cls, event: ContactAttempted) -> ContactRecord:
@@ -150,21 +156,38 @@ def judge_contact(
 
 
 def budget_findings(
-    attempts: Sequence[ContactRecord], policy: ContactPolicy, timezone: str
+    attempts: Sequence[ContactRecord], policy: ContactPolicy, timezone: str, *, third_party: bool = True
 ) -> dict[str, list[Finding]]:
     """Every attempt's budget findings given this set of the debtor's attempts (by event id).
 
-    Duplicates (same event id) count once. Attempts without findings are left out.
+    Duplicates (same event id) count once. Attempts without findings are left out. With
+    *third_party* False the CBA rule is left out: the count rules only ever add findings as
+    attempts become known, but the CBA rule can also lose one (a late unanswered call), so the
+    debtor stage judges it once, at a barrier (:func:`third_party_finding`).
     """
     known = _known(attempts, exclude=None)
     zone, fell_back = _resolve_zone(timezone, policy.default_timezone)
+    checks = _BUDGET_CHECKS if third_party else _COUNT_CHECKS
     out: dict[str, list[Finding]] = {}
     for attempt in known:
         view = _View(attempt, known, zone, fell_back)
-        found = [f for rule in _BUDGET_CHECKS if (f := rule(view, policy, _NO_CASE)) is not None]
+        found = [f for rule in checks if (f := rule(view, policy, _NO_CASE)) is not None]
         if found:
             out[attempt.event_id] = found
     return out
+
+
+def judged_at_barrier(attempt: ContactRecord, policy: ContactPolicy) -> bool:
+    """Whether *attempt* falls under the CBA rule, whose verdict waits for a barrier (SPEC §6)."""
+    return attempt.party == THIRD_PARTY and policy.third_party_after_unreachable is not None
+
+
+def third_party_finding(
+    attempt: ContactRecord, attempts: Sequence[ContactRecord], policy: ContactPolicy, timezone: str
+) -> Finding | None:
+    """The CBA rule for one third-party contact given this set of the debtor's attempts."""
+    return _third_party_unreachable(_View.of(attempt, _known(attempts, exclude=None), timezone, policy),
+                                    policy, _NO_CASE)
 
 
 def check_contact(
@@ -462,10 +485,10 @@ _ATTEMPT_CHECKS: tuple[_Check, ...] = (
     _on_hold,
     _unauthorized,
 )
-_BUDGET_CHECKS: tuple[_Check, ...] = (
+_COUNT_CHECKS: tuple[_Check, ...] = (
     _daily_connected,
     _daily_attempts,
     _weekly_attempts,
     _call_after_conversation,
-    _third_party_unreachable,
 )
+_BUDGET_CHECKS: tuple[_Check, ...] = (*_COUNT_CHECKS, _third_party_unreachable)

@@ -703,8 +703,9 @@ class Rejected:
 
 # --------------------------------------------------------------------------- between stages
 # The processor's own messages between its loan stage and its debtor stage (internal topics,
-# not part of the contract): a contact to count in the debtor's budget, and the budget's
-# verdict on one attempt, back to the loan whose case it names.
+# not part of the contract): a contact to count in the debtor's budget, word that a loan
+# partition applied a tick, and the budget's verdict on one attempt, back to the loan whose
+# case it names.
 
 
 @dataclass(frozen=True, slots=True)
@@ -721,6 +722,17 @@ class ContactCounted:
     @property
     def occurred_at(self) -> int:
         return self.attempt.occurred_at
+
+
+@dataclass(frozen=True, slots=True)
+class TickApplied:
+    """A loan partition applied the tick of *business_date*: every contact it counted before
+    the tick was sent to the debtor stage ahead of this message (the same producer, the same
+    partition), so once every loan partition has said so, a budget has all of them (SPEC §6)."""
+
+    business_date: dt.date
+    partition: int  # the loan partition that applied it
+    occurred_at: int  # the tick's
 
 
 Output = (CaseEvent | CaseState | ComplianceViolation | WorkOrderEvent | TreatmentEvent | RecoveryEvent | Rejected

@@ -15,6 +15,7 @@ from builders import installment, opened, tick
 
 from arrears.config import parse_config
 from arrears.domain import events as ev
+from arrears.domain.debtor import DebtorBook, DebtorState, TickBarrier
 from arrears.domain.pipeline import Pipeline
 from streams.store import partition_of
 
@@ -157,35 +158,129 @@ def test_the_debtors_budget_lives_in_its_own_partition_of_the_debtor_stage() -> 
 
 
 # --------------------------------------------------------------------------- the CBA third-party rule
+def third_party_day(wo: dict[str, ev.WorkOrderIssued], third_outcome_of_debtor: str) -> list[ev.ContactAttempted]:
+    """Two unanswered calls, a third call ending *third_outcome_of_debtor*, then a third party."""
+    return [call(wo["LA"], T_DAY, "NO_ANSWER"), call(wo["LB"], T_DAY + HOUR, "NO_ANSWER"),
+            call(wo["LA"], T_DAY + 2 * HOUR, third_outcome_of_debtor),
+            call(wo["LB"], T_DAY + 3 * HOUR, "RIGHT_PARTY_CONTACT", party="THIRD_PARTY")]
+
+
 def test_a_third_party_may_be_reached_once_the_debtor_was_unreachable_three_times_across_loans() -> None:
     p = pipeline()
-    wo = two_loan_debtor(p)
-    out = report(p, call(wo["LA"], T_DAY, "NO_ANSWER"), call(wo["LB"], T_DAY + HOUR, "NO_ANSWER"),
-                 call(wo["LA"], T_DAY + 2 * HOUR, "WRONG_PARTY"),
-                 call(wo["LB"], T_DAY + 3 * HOUR, "RIGHT_PARTY_CONTACT", party="THIRD_PARTY"))
+    out = report(p, *third_party_day(two_loan_debtor(p), "WRONG_PARTY"))
+    out += p.tick(tick("2026-02-15"))
     assert violations(out) == []
+    debtor = p.debtor("C7")
+    assert debtor is not None and not debtor.held  # judged, and compliant
 
 
 def test_a_third_party_is_off_limits_while_the_debtor_was_reached_on_another_loan() -> None:
     p = pipeline()
-    wo = two_loan_debtor(p)
-    third = call(wo["LB"], T_DAY + 3 * HOUR, "RIGHT_PARTY_CONTACT", party="THIRD_PARTY")
-    out = report(p, call(wo["LA"], T_DAY, "NO_ANSWER"), call(wo["LB"], T_DAY + HOUR, "NO_ANSWER"),
-                 call(wo["LA"], T_DAY + 2 * HOUR, "RIGHT_PARTY_CONTACT"), third)
-    assert violations(out) == [("THIRD_PARTY_CONTACT", "LB", third.event_id)]
+    calls = third_party_day(two_loan_debtor(p), "RIGHT_PARTY_CONTACT")
+    # The verdict waits for the next tick: by then every loan partition has counted what it had.
+    assert violations(report(p, *calls)) == []
+    out = p.tick(tick("2026-02-15"))
+    assert violations(out) == [("THIRD_PARTY_CONTACT", "LB", calls[3].event_id)]
+    state = p.loan("LB")
+    assert state and state.case and state.case.violations == 1
 
 
-def test_an_answered_call_reported_late_on_the_other_loan_makes_the_third_party_contact_violating() -> None:
+@pytest.mark.parametrize("outcome", ["NO_ANSWER", "RIGHT_PARTY_CONTACT"])
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_the_third_party_verdict_does_not_depend_on_which_loan_reported_first(order: tuple[int, ...],
+                                                                              outcome: str) -> None:
+    """Reported in any order before the tick, the calls give one verdict (issue 14: a kill that
+    holds one loan's partition back no longer changes it)."""
+    p = pipeline()
+    calls = third_party_day(two_loan_debtor(p), outcome)
+    out = report(p, *(calls[i] for i in order)) + p.tick(tick("2026-02-15"))
+    flagged = [("THIRD_PARTY_CONTACT", "LB", calls[3].event_id)] if outcome != "NO_ANSWER" else []
+    assert violations(out) == flagged
+
+
+def test_a_call_counted_after_the_barrier_tick_does_not_change_the_verdict() -> None:
+    """The third party is judged with what was counted before the tick (every run agrees on that
+    set); an unanswered call reported after it would have cleared it, but comes too late."""
     p = pipeline()
     wo = two_loan_debtor(p)
     third = call(wo["LB"], T_DAY + 3 * HOUR, "RIGHT_PARTY_CONTACT", party="THIRD_PARTY")
-    first = report(p, call(wo["LB"], T_DAY, "NO_ANSWER"), call(wo["LB"], T_DAY + HOUR, "NO_ANSWER"), third)
-    assert violations(first) == [("THIRD_PARTY_CONTACT", "LB", third.event_id)]  # only two so far
-    # The third call of the run of three was on LA and reported late: it was answered, so the
-    # verdict stands, once; had it been NO_ANSWER the rule would still have flagged the attempt
-    # at the time (verdicts are never withdrawn).
-    late = report(p, call(wo["LA"], T_DAY + 2 * HOUR, "RIGHT_PARTY_CONTACT"))
+    report(p, call(wo["LB"], T_DAY, "NO_ANSWER"), call(wo["LB"], T_DAY + HOUR, "NO_ANSWER"), third)
+    assert violations(p.tick(tick("2026-02-15"))) == [("THIRD_PARTY_CONTACT", "LB", third.event_id)]
+    late = report(p, call(wo["LA"], T_DAY + 2 * HOUR, "NO_ANSWER")) + p.tick(tick("2026-02-16"))
     assert violations(late) == []
+    state = p.loan("LB")
+    assert state and state.case and state.case.violations == 1
+
+
+# --------------------------------------------------------------------------- the barrier, message by message
+RULES = parse_config(config()).rules(PARTITIONS)
+D15 = dt.date(2026, 2, 15)
+
+
+class Debtors(dict):  # type: ignore[type-arg]
+    barrier: TickBarrier | None = None
+
+    def put(self, state: DebtorState) -> None:
+        self[state.customer_id] = state
+
+    def get_barrier(self) -> TickBarrier | None:
+        return self.barrier
+
+    def put_barrier(self, barrier: TickBarrier) -> None:
+        self.barrier = barrier
+
+
+def counted(at: int, outcome: str, loan: str, business_date: dt.date, party: str = "DEBTOR") -> ev.ContactCounted:
+    attempt = ev.ContactAttempted(
+        event_id=f"call-{next(_ids)}", occurred_at=at, agency_id="AG1", case_id=f"{loan}:1",
+        work_order_id=f"WO-{loan}", attempted_at=at, channel="CALL", party=party, outcome=outcome)
+    return ev.ContactCounted(attempt, "C7", loan, "Asia/Shanghai", business_date, True)
+
+
+def applied(date: dt.date, *partitions: int) -> list[ev.TickApplied]:
+    return [ev.TickApplied(date, p, 0) for p in partitions]
+
+
+def test_a_budget_judges_only_once_every_loan_partition_applied_the_tick() -> None:
+    book = DebtorBook(Debtors(), RULES, PARTITIONS)
+    day = dt.date(2026, 2, 14)
+    for n, loan in enumerate(("LA", "LB", "LA")):
+        assert book.count(counted(T_DAY + n * HOUR, "NO_ANSWER", loan, day)) == []
+    third = counted(T_DAY + 3 * HOUR, "RIGHT_PARTY_CONTACT", "LB", day, party="THIRD_PARTY")
+    assert book.count(third) == []
+    assert all(book.tick_applied(m) == [] for m in applied(D15, 0, 1, 2, 3, 4))
+    # A fast partition is already past the tick: the answered call it counted on the 15th would
+    # make the third party violating, but it was not counted before the tick.
+    book.count(counted(T_DAY + 2 * HOUR + 1, "RIGHT_PARTY_CONTACT", "LA", D15))
+    assert book.tick_applied(ev.TickApplied(D15, 5, 0)) == []  # judged: compliant
+    assert book.store.get("C7").held == frozenset()
+    assert book.barrier() == TickBarrier((), D15, frozenset())
+    assert all(book.tick_applied(m) == [] for m in applied(D15, *range(PARTITIONS)))  # repeats
+
+
+def test_a_held_third_party_contact_waits_for_the_tick_after_it_was_counted() -> None:
+    book = DebtorBook(Debtors(), RULES, PARTITIONS)
+    third = counted(T_DAY, "RIGHT_PARTY_CONTACT", "LB", D15, party="THIRD_PARTY")  # counted on the 15th
+    book.count(third)
+    assert [o for m in applied(D15, *range(PARTITIONS)) for o in book.tick_applied(m)] == []
+    assert book.store.get("C7").held == {third.attempt.event_id} and book.barrier().waiting == {"C7"}
+    out = [o for m in applied(D15 + dt.timedelta(days=1), *range(PARTITIONS)) for o in book.tick_applied(m)]
+    assert [(o.rule, o.source_event_id) for o in of(out, ev.ComplianceViolation)] == [
+        ("THIRD_PARTY_CONTACT", third.attempt.event_id)]
+    assert [v.contact_event_id for v in of(out, ev.BudgetVerdict)] == [third.attempt.event_id]
+    assert book.barrier().waiting == frozenset()
+
+
+def test_the_edge_story_gives_one_outcome_whichever_loan_of_the_debtor_reports_first() -> None:
+    """When S-30's partition is down on 13 February its unanswered calls reach the budget after
+    S-31's third-party call (tests/e2e/test_edges.py kills workers): the outcome is the same."""
+    from story import DUO_LOANS, duo_held_back, expected, story
+
+    in_order, held_back = expected(story(), PARTITIONS), expected(duo_held_back(story()), PARTITIONS)
+    assert held_back.compliance == in_order.compliance
+    assert held_back.cases == in_order.cases and held_back.case_states == in_order.case_states
+    third_party = [v for v in in_order.compliance.values() if v["rule"] == "THIRD_PARTY_CONTACT"]
+    assert DUO_LOANS[1] not in {v["loan_id"] for v in third_party}  # S-31's third party was allowed
 
 
 # --------------------------------------------------------------------------- global capacity
@@ -215,15 +310,3 @@ def test_the_edge_story_has_a_debtor_whose_two_loans_share_an_agency_and_a_budge
     found = sorted((v["rule"], v["loan_id"]) for v in want.compliance.values() if v["loan_id"] in loans)
     assert found == [("DAILY_CONNECTED_LIMIT", "S-30"), ("THIRD_PARTY_CONTACT", "S-30")]
     assert {want.case_states[f"{loan}:1"]["agency_id"] for loan in loans} == {"AG1"}
-
-
-def test_a_third_party_call_judged_before_the_unanswered_calls_of_another_loan_reach_the_budget_stays_flagged() -> None:
-    """The CBA rule's verdict depends on what the budget has seen when the third-party call comes
-    (issue 14, open): the kill test of tests/e2e/test_edges.py accepts exactly this alternative."""
-    from story import DUO_LOANS, duo_held_back, expected, story
-
-    in_order, held_back = expected(story(), PARTITIONS), expected(duo_held_back(story()), PARTITIONS)
-    pairs = lambda out: {(v["rule"], v["loan_id"]) for v in out.compliance.values()}  # noqa: E731
-    assert pairs(held_back) - pairs(in_order) == {("THIRD_PARTY_CONTACT", DUO_LOANS[1])}
-    assert len(held_back.compliance) == len(in_order.compliance) + 1
-    assert held_back.cases == in_order.cases and held_back.recoveries == in_order.recoveries

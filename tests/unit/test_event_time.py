@@ -212,8 +212,11 @@ def test_a_third_party_may_be_called_once_the_debtor_was_unreachable_three_times
     b = book()
     setup(b)
     misses = [contact(T_TICK + h * HOUR, outcome="NO_ANSWER") for h in (1, 2, 3)]
-    out = run(b, [*misses, contact(T_TICK + 4 * HOUR, party="THIRD_PARTY", outcome="RIGHT_PARTY_CONTACT")])
+    out = run(b, [*misses, contact(T_TICK + 4 * HOUR, party="THIRD_PARTY", outcome="RIGHT_PARTY_CONTACT"),
+                  tick("2026-02-15")])  # the verdict comes at the barrier tick
     assert not [o for o in out if isinstance(o, ev.ComplianceViolation)]
+    debtor = b.debtor("C1")
+    assert debtor is not None and not debtor.held  # judged, not still waiting
 
 
 def test_a_third_party_called_before_the_debtor_was_unreachable_three_times_is_a_violation() -> None:
@@ -221,8 +224,11 @@ def test_a_third_party_called_before_the_debtor_was_unreachable_three_times_is_a
     setup(b)
     calls = [contact(T_TICK + HOUR, outcome="NO_ANSWER"), contact(T_TICK + 2 * HOUR, outcome="RIGHT_PARTY_CONTACT"),
              contact(T_TICK + 3 * HOUR, outcome="NO_ANSWER")]
-    out = run(b, [*calls, contact(T_TICK + 4 * HOUR, party="THIRD_PARTY", outcome="RIGHT_PARTY_CONTACT")])
-    assert [o.rule for o in out if isinstance(o, ev.ComplianceViolation)] == ["THIRD_PARTY_CONTACT"]
+    third_party = contact(T_TICK + 4 * HOUR, party="THIRD_PARTY", outcome="RIGHT_PARTY_CONTACT")
+    assert not [o for o in run(b, [*calls, third_party]) if isinstance(o, ev.ComplianceViolation)]
+    out = run(b, [tick("2026-02-15")])  # the barrier: judged with every call counted before it
+    assert [(o.rule, o.source_event_id) for o in out if isinstance(o, ev.ComplianceViolation)] == [
+        ("THIRD_PARTY_CONTACT", third_party.event_id)]
 
 
 # --------------------------------------------------------------------------- times that cannot be trusted

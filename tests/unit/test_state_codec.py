@@ -72,3 +72,22 @@ def test_a_value_stored_with_fewer_fields_takes_the_defaults_and_one_with_more_i
     assert fewer.agency_id == "AG1" and fewer.assignments == 2 and fewer.violations == 0
     more = decode_state(b':0\n{"G":["AG1",1,2,3,4,5,6,7,8,9,"a field of a later version"]}')
     assert more.agency_id == "AG1" and more.assignments == 1 and more.violations == 9
+
+
+def test_the_debtor_stages_barrier_and_held_third_party_contacts_round_trip() -> None:
+    from arrears.domain import events as ev
+    from arrears.domain.compliance import ContactRecord
+    from arrears.domain.debtor import DebtorState, TickBarrier
+
+    day = dt.date(2026, 2, 14)
+    record = ContactRecord("c1", "AG1", 1, "CALL", "THIRD_PARTY", "RIGHT_PARTY_CONTACT", "L1:1", 2, "WO-1", "L1",
+                           True, day)
+    debtor = DebtorState("C1", "Asia/Shanghai", (record,), frozenset(), day, frozenset({"c1"}))
+    barrier = TickBarrier(((day, frozenset({0, 3})),), day - dt.timedelta(days=1), frozenset({"C1"}))
+    applied = ev.TickApplied(day, 3, 5)
+    for value in (debtor, barrier, applied):
+        assert decode_state(encode_state(value)) == value
+    # A debtor stored before contacts carried the date they were counted on, and before held
+    # third-party contacts: counted before every tick, nothing held.
+    older = decode_state(b':0\n{"B":["C1","UTC",[{"K":["c1","AG1",1,"CALL","DEBTOR","NO_ANSWER"]}],{"%":[]},null]}')
+    assert older.contacts[0].counted_on is None and older.held == frozenset()

@@ -213,3 +213,16 @@ def test_search_matches_of_several_workers_list_a_customer_once_with_all_its_loa
         {"kind": "loan", "loan_id": "C1", "customer_id": "C9"},
         {"kind": "customer", "customer_id": "C1", "loan_ids": ["L1", "L3"]},
     ]
+
+
+def test_a_debtors_contacts_say_which_third_party_contact_waits_for_its_verdict() -> None:
+    from arrears.domain.compliance import ContactRecord
+    from streams.workbench import budget_contacts, merge_contacts
+
+    tp = ContactRecord("tp", "AG1", 2_000, "CALL", "THIRD_PARTY", "RIGHT_PARTY_CONTACT", "L1:1", 0, "WO-1", "L1")
+    call = ContactRecord("c1", "AG1", 1_000, "CALL", "DEBTOR", "NO_ANSWER", "L2:1", 0, "WO-2", "L2")
+    budget = budget_contacts([call, tp], frozenset({"tp"}))
+    journaled = [{"event_id": "tp", "attempted_at": 2_000, "violations": []}]
+    merged = merge_contacts(journaled, budget)
+    assert [(c["event_id"], c["in_budget"], c["awaiting_verdict"]) for c in merged] == [
+        ("c1", True, False), ("tp", True, True)]
