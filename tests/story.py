@@ -211,8 +211,8 @@ def _one_debtor_two_loans(on: Any) -> None:
 def duo_held_back(records: list[Record]) -> list[Record]:
     """*records* as the debtor SC-DUO's budget sees them when the worker of S-30's partition is
     down on 13 February: S-30's two unanswered calls reach the budget after S-31's third-party
-    call, which is then judged with one unanswered attempt, not three. A known limit of the CBA
-    rule (README, "What remains decided by arrival order"): its verdict is not withdrawn later."""
+    call. The CBA rule waits for the next tick, so the verdict is the same as in publish order
+    (tests/unit/test_debtor.py)."""
     a, b = DUO_LOANS
     ids = (eid("ContactAttempted", a, "u10"), eid("ContactAttempted", a, "u12"))
     third_party = eid("ContactAttempted", b, "tp")
