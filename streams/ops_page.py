@@ -930,7 +930,8 @@ async function showDebtor(customerId, loanId) {
     const contactRows = (d.contacts || []).slice().reverse().map(c => [
       new Date(c.attempted_at).toISOString().slice(0, 16).replace("T", " ") + " UTC", c.agency_id,
       c.case_id ? caseLink(c.case_id) : "—", c.channel, c.party, c.outcome,
-      c.violations.length ? c.violations.join(", ") : (c.awaiting_verdict ? "third-party verdict at the next tick" : "—"),
+      c.violations.length ? c.violations.join(", ")
+        : (c.awaiting_verdict ? "third-party verdict at the next tick" : "—"),
       c.in_budget ? "yes" : "no"]);
     const contacts = table(["attempted", "agency", "case", "channel", "party", "outcome", "violations",
                             "counts now"], contactRows, 99);
